@@ -1,0 +1,109 @@
+"""Imbalance samplers from imbalanced-learn (SMOTE family, random over/under-sampling).
+
+Samplers only run while a pipeline is fitted (imbalanced-learn's Pipeline skips them at
+predict time), so inside cross-validation they only ever see training folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segframe import Component, SearchContext, hookimpl
+from segframe.components import MATRIX
+
+SAMPLERS = {
+    "smote": "SMOTE",
+    "borderline_smote": "BorderlineSMOTE",
+    "adasyn": "ADASYN",
+    "random_over": "RandomOverSampler",
+    "random_under": "RandomUnderSampler",
+}
+
+
+def make_sampler(name: str) -> Any:
+    """A factory for one imbalanced-learn sampler class, named for error messages."""
+
+    def factory(**params: Any) -> Any:
+        import imblearn.over_sampling as over
+        import imblearn.under_sampling as under
+
+        cls = getattr(over, SAMPLERS[name], None) or getattr(under, SAMPLERS[name])
+        ratio = params.pop("ratio", None)
+        if ratio is not None:
+            params["sampling_strategy"] = ratio
+        return cls(random_state=0, **params)
+
+    factory.__name__ = f"make_{name}"
+    return factory
+
+
+def make_none() -> str:
+    """No resampling: the pipeline step is skipped."""
+    return "passthrough"
+
+
+def _ratio(trial: Any, context: SearchContext) -> dict[str, Any]:
+    """Binary targets: how far to rebalance (minority/majority after sampling)."""
+    if context.n_classes != 2 or context.minority_ratio >= 0.95:
+        return {}
+    low = min(max(context.minority_ratio + 0.05, 0.3), 1.0)
+    return {"ratio": trial.suggest_float("ratio", low, 1.0)}
+
+
+def _neighbours(trial: Any, context: SearchContext, name: str = "k_neighbors") -> dict[str, Any]:
+    high = max(1, min(10, context.min_class_count - 1))
+    return {name: trial.suggest_int(name, 1, high) if high > 1 else 1}
+
+
+def _smote_space(trial: Any, context: SearchContext) -> dict[str, Any]:
+    return {**_ratio(trial, context), **_neighbours(trial, context)}
+
+
+def _borderline_space(trial: Any, context: SearchContext) -> dict[str, Any]:
+    return {
+        **_smote_space(trial, context),
+        "kind": trial.suggest_categorical("kind", ["borderline-1", "borderline-2"]),
+    }
+
+
+def _adasyn_space(trial: Any, context: SearchContext) -> dict[str, Any]:
+    return {**_ratio(trial, context), **_neighbours(trial, context, "n_neighbors")}
+
+
+def _enough_for_neighbours(context: SearchContext) -> bool:
+    return context.min_class_count >= 3 and context.minority_ratio < 0.95
+
+
+def _imbalanced(context: SearchContext) -> bool:
+    return context.minority_ratio < 0.95
+
+
+@hookimpl
+def segframe_components() -> list[Component]:
+    neighbour_based = {
+        "smote": (_smote_space, "SMOTE: interpolate new minority customers"),
+        "borderline_smote": (_borderline_space, "Borderline-SMOTE: SMOTE near the class border"),
+        "adasyn": (_adasyn_space, "ADASYN: SMOTE weighted towards hard customers"),
+    }
+    samplers = [
+        Component("sampler", "none", make_none, MATRIX, MATRIX, description="no resampling"),
+        *(
+            Component(
+                "sampler", name, make_sampler(name), MATRIX, MATRIX, space=space,
+                applies=_enough_for_neighbours, description=text,
+                requires_modules=("imblearn",),
+            )
+            for name, (space, text) in neighbour_based.items()
+        ),
+        *(
+            Component(
+                "sampler", name, make_sampler(name), MATRIX, MATRIX, space=_ratio,
+                applies=_imbalanced, description=text, requires_modules=("imblearn",),
+            )
+            for name, text in (
+                ("random_over", "duplicate random minority customers"),
+                ("random_under", "drop random majority customers"),
+            )
+        ),
+    ]
+    return samplers

@@ -1,0 +1,163 @@
+"""Feature builders: the customer table's own columns, RFM and event aggregates.
+
+Every builder turns the raw customer frame (nested ``events`` column included) into a
+feature frame. Event features are computed over the flat event arrays and their
+offsets, never per customer in Python, so millions of events take seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from segframe import Component, SearchContext, hookimpl
+from segframe.components import FRAME, RAW
+from segframe.data import EVENTS, event_arrays
+from segframe.errors import DataError
+
+DAY = np.timedelta64(1, "D")
+NS_PER_DAY = 86_400 * 10**9
+
+
+class TabularColumns(TransformerMixin, BaseEstimator):
+    """Pass the customer table's own columns through, typed as numeric or categorical."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> TabularColumns:
+        columns = [c for c in X.columns if c != EVENTS]
+        if not columns:
+            raise DataError("The customer table has no feature columns besides the id and target.")
+        self.numeric_ = [c for c in columns if pd.api.types.is_numeric_dtype(X[c].dtype)]
+        self.categorical_ = [c for c in columns if c not in self.numeric_]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in (*self.numeric_, *self.categorical_) if c not in X.columns]
+        if missing:
+            raise DataError(
+                f"The data lacks columns the pipeline was trained with: {', '.join(missing)}. "
+                "Pass a customer table with the same columns as at training time."
+            )
+        out = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
+        for column in self.categorical_:
+            out[column] = X[column].astype(object).where(X[column].notna(), np.nan)
+        return out
+
+
+class RFMFeatures(TransformerMixin, BaseEstimator):
+    """Recency, frequency, monetary value and tenure from the event log.
+
+    Days are counted back from the latest event seen at fit time, so a stored pipeline
+    scores new customers against the same clock it was trained on.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> RFMFeatures:
+        events = event_arrays(X)
+        if len(events.timestamp) == 0:
+            raise DataError("The event log has no events for these customers; RFM needs some.")
+        self.reference_time_ = events.timestamp.max()
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        ev = event_arrays(X)
+        counts = ev.counts
+        has = counts > 0
+        starts, ends = ev.offsets[:-1], ev.offsets[1:]
+        recency = np.full(len(counts), np.nan)
+        tenure = np.full(len(counts), np.nan)
+        recency[has] = (self.reference_time_ - ev.timestamp[ends[has] - 1]) / DAY
+        tenure[has] = (self.reference_time_ - ev.timestamp[starts[has]]) / DAY
+        amount = np.nan_to_num(ev.amount, nan=0.0)
+        purchase = (amount > 0) | (ev.event == "purchase")
+        if not np.isfinite(ev.amount).any():
+            purchase = np.ones_like(purchase)
+        owner = ev.owner
+        frequency = np.bincount(owner, weights=purchase, minlength=len(counts))
+        monetary = np.bincount(owner, weights=amount, minlength=len(counts))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(frequency > 0, monetary / frequency, np.nan)
+        return pd.DataFrame(
+            {
+                "recency_days": recency,
+                "frequency": frequency,
+                "monetary_total": monetary,
+                "monetary_mean": mean,
+                "tenure_days": tenure,
+                "n_events": counts.astype(float),
+            },
+            index=X.index,
+        )
+
+
+class EventAggregates(TransformerMixin, BaseEstimator):
+    """Per event type: how often, and how many days since the last one.
+
+    The event vocabulary (the ``top`` most frequent types) is learned at fit time only.
+    """
+
+    def __init__(self, top: int = 12) -> None:
+        self.top = top
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> EventAggregates:
+        ev = event_arrays(X)
+        if len(ev.event) == 0:
+            raise DataError("The event log has no events for these customers.")
+        self.reference_time_ = ev.timestamp.max()
+        self.vocabulary_ = list(pd.Series(ev.event).value_counts().index[: self.top])
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        ev = event_arrays(X)
+        n, size = len(ev.offsets) - 1, len(self.vocabulary_)
+        code = pd.Index(self.vocabulary_).get_indexer(ev.event)
+        keep = code >= 0
+        cell = ev.owner[keep] * size + code[keep]
+        counts = np.bincount(cell, minlength=n * size).reshape(n, size).astype(float)
+        never = np.iinfo(np.int64).min
+        last = np.full(n * size, never)
+        np.maximum.at(last, cell, ev.timestamp[keep].astype("int64"))
+        seen = last != never
+        days = np.full(n * size, np.nan)
+        days[seen] = (self.reference_time_.astype("int64") - last[seen]) / NS_PER_DAY
+        days = days.reshape(n, size)
+        totals = counts.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(totals > 0, counts / totals, 0.0)
+        data = {}
+        for j, name in enumerate(self.vocabulary_):
+            data[f"count_{name}"] = counts[:, j]
+            data[f"share_{name}"] = shares[:, j]
+            data[f"days_since_{name}"] = days[:, j]
+        return pd.DataFrame(data, index=X.index)
+
+
+def _has_events(context: SearchContext) -> bool:
+    return context.has_events
+
+
+def _has_columns(context: SearchContext) -> bool:
+    return context.n_tabular_columns > 0
+
+
+def _aggregate_space(trial: Any, context: SearchContext) -> dict[str, Any]:
+    return {"top": trial.suggest_int("top", 4, 24, log=True)}
+
+
+@hookimpl
+def segframe_components() -> list[Component]:
+    return [
+        Component(
+            "features", "tabular", TabularColumns, RAW, FRAME, applies=_has_columns,
+            description="the customer table's own columns (numeric and categorical)",
+        ),
+        Component(
+            "features", "rfm", RFMFeatures, RAW, FRAME, applies=_has_events,
+            description="recency, frequency, monetary value and tenure from the event log",
+        ),
+        Component(
+            "features", "event_aggregates", EventAggregates, RAW, FRAME, space=_aggregate_space,
+            applies=_has_events, description="count, share and recency of each event type",
+        ),
+    ]

@@ -1,0 +1,311 @@
+"""Reading customer tables and event logs into one frame.
+
+The customer table becomes a frame indexed by customer id; the event log is joined
+onto it as one Arrow list-of-struct column (``events``), sorted by time within each
+customer. One frame then carries everything a pipeline needs, so a fitted pipeline
+goes from raw customer data to a segment and can segment new raw data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segframe.errors import DataError
+
+EVENTS = "events"
+EVENT_FIELDS = ("timestamp", "event", "amount", "item")
+#: Accepted alternative names of event-log columns.
+EVENT_ALIASES = {"event": ("event_type", "type"), "item": ("category", "item_category")}
+ID_CANDIDATES = ("customer_id", "customerid", "id", "customer")
+_TRUE_LIKE = {"1", "true", "yes", "y", "churn", "positive"}
+
+
+@dataclass
+class CustomerData:
+    """Customers (index = id) with nested events, and the target when there is one."""
+
+    frame: pd.DataFrame
+    target: pd.Series | None
+    id_column: str
+    target_column: str | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_events(self) -> bool:
+        return EVENTS in self.frame.columns
+
+
+def read_table(source: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every failure becomes a :class:`DataError` naming the file."""
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"The {what} file {str(path)!r} does not exist. Check the path.")
+    if path.is_dir():
+        raise DataError(f"The {what} path {str(path)!r} is a folder; pass a CSV or Parquet file.")
+    if path.stat().st_size == 0:
+        raise DataError(f"The {what} file {str(path)!r} is empty. Pass a file with a header row and data.")
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            frame = pd.read_parquet(path)
+        else:
+            sep = "\t" if ".tsv" in suffixes else ","
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"The {what} file {str(path)!r} is not UTF-8 text (byte {exc.start}); re-save it as "
+            "UTF-8 CSV or as Parquet."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"The {what} file {str(path)!r} holds no columns; is it empty?") from None
+    except (pd.errors.ParserError, pa.ArrowInvalid, OSError, ValueError) as exc:
+        kind = "Parquet" if ".parquet" in suffixes or ".pq" in suffixes else "CSV"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"The {what} file {str(path)!r} cannot be read as {kind} ({first}). Check that it "
+            "is a comma-separated file with a header row, or a Parquet file."
+        ) from None
+    if frame.empty:
+        raise DataError(f"The {what} file {str(path)!r} has a header but no rows.")
+    return frame
+
+
+def _find_column(frame: pd.DataFrame, wanted: str, aliases: tuple[str, ...] = ()) -> str | None:
+    lower = {str(c).lower(): c for c in frame.columns}
+    for name in (wanted, *aliases):
+        if name.lower() in lower:
+            return lower[name.lower()]
+    return None
+
+
+def _resolve_id(frame: pd.DataFrame, id_column: str | None, what: str) -> str | None:
+    if id_column is not None:
+        if id_column not in frame.columns:
+            raise DataError(
+                f"The id column {id_column!r} is not in the {what} (columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}). Pass the right name with --id."
+            )
+        return id_column
+    for candidate in ID_CANDIDATES:
+        found = _find_column(frame, candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _coerce_numeric_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn text columns that are numbers with a few blanks (e.g. ``" "``) into numbers."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            stripped = values.astype("string").str.strip()
+            given = stripped.notna() & (stripped != "")
+            numbers = pd.to_numeric(stripped.where(given), errors="coerce")
+            if given.sum() and numbers[given].notna().mean() >= 0.99 and numbers.notna().any():
+                frame[column] = numbers.astype(float)
+    return frame
+
+
+def _prepare_target(frame: pd.DataFrame, target: str) -> pd.Series:
+    if target not in frame.columns:
+        raise DataError(
+            f"The target column {target!r} is not in the customer table (columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}). Pass the right name with --target."
+        )
+    y = frame[target]
+    missing = int(y.isna().sum())
+    if missing:
+        raise DataError(
+            f"The target column {target!r} has {missing} missing values. Drop those customers "
+            "or fill their label before searching."
+        )
+    if y.nunique() < 2:
+        only = y.iloc[0]
+        raise DataError(
+            f"The target column {target!r} has only one class ({only!r}) in {len(y)} rows. A "
+            "segment model needs at least two classes; check the file or the target name."
+        )
+    return y
+
+
+def positive_label(classes: list) -> object:
+    """The class that counts as positive for binary F1: 1/True/"yes"-like, else the rarer one."""
+    for value in classes:
+        if str(value).strip().lower() in _TRUE_LIKE:
+            return value
+    return None
+
+
+def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """Read and validate an event log; returns columns id, timestamp, event, amount, item."""
+    events = read_table(source, "event log")
+    ev_id = _find_column(events, id_column, ID_CANDIDATES)
+    if ev_id is None:
+        raise DataError(
+            f"The event log has no customer id column {id_column!r} (columns: "
+            f"{', '.join(map(str, events.columns))}). Rename it to match the customer table."
+        )
+    columns = {"id": ev_id}
+    for name in EVENT_FIELDS:
+        columns[name] = _find_column(events, name, EVENT_ALIASES.get(name, ()))
+    for required in ("timestamp", "event"):
+        if columns[required] is None:
+            raise DataError(
+                f"The event log has no {required!r} column (columns: "
+                f"{', '.join(map(str, events.columns))}). It needs customer id, 'timestamp' and "
+                "'event', optionally 'amount' and 'item'."
+            )
+    out = pd.DataFrame({"id": events[ev_id].astype(str)})
+    raw_ts = events[columns["timestamp"]]
+    stamps = pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
+    bad = stamps.isna() & raw_ts.notna()
+    if bad.any() or stamps.isna().all():
+        examples = ", ".join(repr(v) for v in raw_ts[bad | stamps.isna()].head(3))
+        raise DataError(
+            f"The event log's {columns['timestamp']!r} column has {int(bad.sum() or len(bad))} "
+            f"values that are not dates or times (e.g. {examples}). Use ISO dates such as "
+            "2024-05-31 or 2024-05-31T14:00:00."
+        )
+    out["timestamp"] = stamps.dt.tz_localize(None).astype("datetime64[ns]")
+    out["event"] = events[columns["event"]].astype("string").fillna("unknown")
+    if columns["amount"] is not None:
+        raw_amount = events[columns["amount"]]
+        amount = pd.to_numeric(raw_amount, errors="coerce")
+        bad = amount.isna() & raw_amount.notna()
+        if bad.any():
+            examples = ", ".join(repr(v) for v in raw_amount[bad].head(3))
+            raise DataError(
+                f"The event log's {columns['amount']!r} column has {int(bad.sum())} non-numeric "
+                f"values (e.g. {examples}). Amounts must be numbers; leave them empty when unknown."
+            )
+        out["amount"] = amount.astype(float)
+    else:
+        out["amount"] = np.nan
+    item = columns["item"]
+    out["item"] = events[item].astype("string") if item is not None else pd.Series(
+        pd.NA, index=events.index, dtype="string"
+    )
+    return out
+
+
+def nest_events(customer_ids: pd.Index, events: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Group the event log into one time-sorted list per customer (vectorised over offsets).
+
+    Returns the nested column aligned to ``customer_ids`` and the number of events whose
+    customer is not in the table (they are dropped).
+    """
+    codes = customer_ids.get_indexer(events["id"])
+    known = codes >= 0
+    unknown = int((~known).sum())
+    codes = codes[known]
+    stamps = events["timestamp"].to_numpy()[known]
+    order = np.lexsort((stamps.astype("int64"), codes))
+    counts = np.bincount(codes, minlength=len(customer_ids))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    picked = events.loc[known].iloc[order]
+    struct = pa.StructArray.from_arrays(
+        [
+            pa.array(stamps[order], type=pa.timestamp("ns")),
+            pa.array(picked["event"], type=pa.string()),
+            pa.array(picked["amount"].to_numpy(), type=pa.float64()),
+            pa.array(picked["item"], type=pa.string()),
+        ],
+        names=list(EVENT_FIELDS),
+    )
+    nested = pa.LargeListArray.from_arrays(pa.array(offsets), struct)
+    return pd.Series(pd.arrays.ArrowExtensionArray(nested), index=customer_ids, name=EVENTS), unknown
+
+
+def load_customers(
+    data: str | Path | pd.DataFrame,
+    *,
+    target: str | None = None,
+    id_column: str | None = None,
+    events: str | Path | pd.DataFrame | None = None,
+) -> CustomerData:
+    """Load the customer table (and event log) into a :class:`CustomerData`."""
+    table = read_table(data, "customer table")
+    table.columns = [str(c) for c in table.columns]
+    id_col = _resolve_id(table, id_column, "customer table")
+    if id_col is None and events is not None:
+        raise DataError(
+            "An event log was given but the customer table has no id column (looked for "
+            f"{', '.join(ID_CANDIDATES)}). Name it with --id."
+        )
+    y = _prepare_target(table, target) if target is not None else None
+    if id_col is not None:
+        ids = table[id_col]
+        if ids.isna().any():
+            raise DataError(f"The id column {id_col!r} has {int(ids.isna().sum())} empty values.")
+        ids = ids.astype(str)
+        dupes = ids[ids.duplicated()]
+        if len(dupes):
+            raise DataError(
+                f"The id column {id_col!r} has {len(dupes)} duplicate ids (e.g. "
+                f"{', '.join(map(repr, dupes.unique()[:3]))}). Each customer must appear once."
+            )
+        index = pd.Index(ids, name=id_col)
+    else:
+        id_col = "row"
+        index = pd.RangeIndex(len(table), name=id_col).astype(str)
+    drop = [c for c in (id_col, target) if c in table.columns]
+    frame = _coerce_numeric_text(table.drop(columns=drop))
+    frame.index = index
+    notes: list[str] = []
+    if EVENTS in frame.columns:
+        raise DataError(f"The customer table has a column named {EVENTS!r}; that name is reserved.")
+    if events is not None:
+        log = load_events(events, id_col)
+        frame[EVENTS], unknown = nest_events(frame.index, log)
+        if unknown:
+            notes.append(f"{unknown} events belong to customers not in the table and were ignored.")
+    if y is not None:
+        y = pd.Series(y.to_numpy(), index=index, name=target)
+    return CustomerData(frame, y, id_col, target, notes)
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """Flat numpy views of the nested events of a frame (customer i owns offsets[i]:offsets[i+1])."""
+
+    offsets: np.ndarray
+    timestamp: np.ndarray  # datetime64[ns]
+    event: np.ndarray  # object array of str
+    amount: np.ndarray  # float, NaN where unknown
+    item: np.ndarray  # object array of str or None
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def owner(self) -> np.ndarray:
+        """Row position of the customer each event belongs to."""
+        return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
+
+
+def event_arrays(frame: pd.DataFrame) -> EventArrays:
+    """Flatten the ``events`` column of ``frame`` (any row subset) into numpy arrays."""
+    if EVENTS not in frame.columns:
+        raise DataError(
+            "This step needs an event log, but the data has none. Pass --events FILE "
+            "(customer id, timestamp, event, amount, item)."
+        )
+    chunked = frame[EVENTS].array.__arrow_array__()
+    lists = chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    values = lists.flatten()
+    return EventArrays(
+        offsets=offsets - offsets[0],
+        timestamp=values.field("timestamp").to_numpy(zero_copy_only=False),
+        event=values.field("event").to_numpy(zero_copy_only=False),
+        amount=values.field("amount").fill_null(np.nan).to_numpy(zero_copy_only=False),
+        item=values.field("item").to_numpy(zero_copy_only=False),
+    )
