@@ -37,11 +37,6 @@ def make_sampler(name: str) -> Any:
     return factory
 
 
-def make_none() -> str:
-    """No resampling: the pipeline step is skipped."""
-    return "passthrough"
-
-
 def _ratio(trial: Any, context: SearchContext) -> dict[str, Any]:
     """Binary targets: how far to rebalance (minority/majority after sampling)."""
     if context.n_classes != 2 or context.minority_ratio >= 0.95:
@@ -85,8 +80,7 @@ def segframe_components() -> list[Component]:
         "borderline_smote": (_borderline_space, "Borderline-SMOTE: SMOTE near the class border"),
         "adasyn": (_adasyn_space, "ADASYN: SMOTE weighted towards hard customers"),
     }
-    samplers = [
-        Component("sampler", "none", make_none, MATRIX, MATRIX, description="no resampling"),
+    return [
         *(
             Component(
                 "sampler", name, make_sampler(name), MATRIX, MATRIX, space=space,
@@ -106,4 +100,3 @@ def segframe_components() -> list[Component]:
             )
         ),
     ]
-    return samplers

@@ -1,0 +1,335 @@
+"""The search engine: an Optuna study over whole pipelines, and its stored winner.
+
+Each trial samples a pipeline, scores it by stratified K-fold cross-validation on
+the training part (samplers run inside training folds only, through
+imbalanced-learn's Pipeline) and records F1 and ROC-AUC. The holdout part is never
+seen by the search; the winner is refitted on the whole training part, scored on
+the holdout, and only then written to the study database.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from segframe import __version__
+from segframe.components import SearchContext
+from segframe.data import CustomerData, load_customers, positive_label
+from segframe.errors import DataError, SegframeError
+from segframe.leaderboard import leaderboard, pick_winner
+from segframe.metrics import score
+from segframe.pipeline import PipelineSpec, SegmentPipeline, build_pipeline
+from segframe.registry import Registry, default_registry
+from segframe.space import PipelineSpace
+from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact, save_winner
+
+Objective = Literal["both", "f1", "auc"]
+OBJECTIVES: tuple[str, ...] = ("both", "f1", "auc")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """What a progress display needs after each trial."""
+
+    number: int
+    state: str
+    f1: float | None
+    auc: float | None
+    best_f1: float | None
+    best_auc: float | None
+    finished: int
+    budget: int | None
+    pipeline: str
+    error: str | None = None
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :func:`search`: the stored, fitted winner and how it scored."""
+
+    study_name: str
+    best_pipeline: SegmentPipeline
+    best_spec: PipelineSpec
+    best_trial: int
+    cv_scores: dict[str, float]
+    holdout_scores: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    storage_url: str = field(default=DEFAULT_STORAGE, repr=False)
+
+    @property
+    def storage(self) -> str:
+        """The study database's URL with any password hidden."""
+        return redact(self.storage_url)
+
+    def leaderboard(self) -> pd.DataFrame:
+        return leaderboard(self.study_name, self.storage_url)
+
+
+def _load(
+    data: str | Path | pd.DataFrame | CustomerData | None,
+    target: str | None,
+    events: str | Path | pd.DataFrame | None,
+    id_column: str | None,
+    demo: bool,
+    seed: int,
+) -> CustomerData:
+    if isinstance(data, CustomerData):
+        return data
+    if demo:
+        from segframe.demo import make_demo
+
+        customers, log = make_demo(seed=seed)
+        return load_customers(customers, target="will_buy_again", id_column="customer_id", events=log)
+    if data is None or target is None:
+        raise DataError("Pass a customer table and its target column (or use the demo data).")
+    return load_customers(data, target=target, id_column=id_column, events=events)
+
+
+def _check_class_sizes(y: pd.Series, folds: int, holdout: float) -> None:
+    counts = y.value_counts()
+    needed = math.ceil(folds / (1 - holdout)) + 1
+    small = counts[counts < needed]
+    if len(small):
+        listed = ", ".join(f"{label!r}: {n}" for label, n in small.items())
+        raise DataError(
+            f"The target {y.name!r} has too few customers in some classes ({listed}); with "
+            f"{folds}-fold cross-validation and a {holdout:.0%} holdout each class needs at "
+            f"least {needed}. Collect more labelled customers, merge rare classes, or lower --cv."
+        )
+
+
+def _context(frame: pd.DataFrame, y: pd.Series, folds: int, has_events: bool) -> SearchContext:
+    counts = y.value_counts()
+    return SearchContext(
+        n_rows=len(frame),
+        n_classes=len(counts),
+        min_class_count=int(counts.min() * (folds - 1) // folds),
+        minority_ratio=float(counts.min() / counts.max()),
+        has_events=has_events,
+        n_tabular_columns=sum(1 for c in frame.columns if c != "events"),
+    )
+
+
+def _open_study(
+    name: str, storage_url: str, objective: str, seed: int, meta: dict[str, Any]
+) -> optuna.Study:
+    storage = optuna_storage(storage_url)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    directions = ["maximize", "maximize"] if objective == "both" else ["maximize"]
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=directions, sampler=sampler,
+        pruner=pruner, load_if_exists=True,
+    )
+    stored = study.user_attrs.get("segframe")
+    if stored is None:
+        study.set_user_attr("segframe", meta)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["f1", "auc"] if objective == "both" else [objective])
+    else:
+        clashes = [k for k in ("target", "objective") if stored.get(k) != meta.get(k)]
+        if clashes:
+            what = ", ".join(f"{k} {stored.get(k)!r} (now {meta.get(k)!r})" for k in clashes)
+            raise SegframeError(
+                f"Study {name!r} in {redact(storage_url)} was started with {what}. Continue it "
+                "with the same settings, or start a new study with --study NEW_NAME."
+            )
+    return study
+
+
+class _Evaluator:
+    """Cross-validates one pipeline spec on the training part."""
+
+    def __init__(self, X: pd.DataFrame, y: pd.Series, folds: int, seed: int, registry: Registry,
+                 positive: Any) -> None:
+        self.X, self.y, self.registry, self.positive = X, y, registry, positive
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        self.folds = list(splitter.split(np.zeros(len(y)), y))
+
+    def __call__(self, spec: PipelineSpec, report: Callable[[float, int], None] | None) -> dict:
+        fold_scores = []
+        for step, (train, valid) in enumerate(self.folds):
+            estimator = build_pipeline(spec, self.registry, self.positive)
+            estimator.fit(self.X.iloc[train], self.y.iloc[train])
+            proba = estimator.predict_proba(self.X.iloc[valid])
+            codes = estimator.label_encoder_.transform(self.y.iloc[valid].to_numpy())
+            fold_scores.append(score(codes, proba, estimator.positive_index_))
+            if report is not None:
+                report(step, fold_scores)
+        f1 = np.array([s["f1"] for s in fold_scores])
+        auc = np.array([s["auc"] for s in fold_scores])
+        return {"f1": float(f1.mean()), "auc": float(auc.mean()),
+                "f1_std": float(f1.std()), "auc_std": float(auc.std())}
+
+
+def search(
+    data: str | Path | pd.DataFrame | CustomerData | None = None,
+    target: str | None = None,
+    *,
+    events: str | Path | pd.DataFrame | None = None,
+    id_column: str | None = None,
+    demo: bool = False,
+    storage: str = DEFAULT_STORAGE,
+    study: str | None = None,
+    trials: int | None = 30,
+    timeout: float | None = None,
+    objective: Objective = "both",
+    models: Sequence[str] | None = None,
+    seed: int = 0,
+    cv: int = 3,
+    holdout: float = 0.2,
+    registry: Registry | None = None,
+    on_trial: Callable[[TrialEvent], None] | None = None,
+) -> SearchResult:
+    """Search pipelines for ``target`` and store the winner in the study database.
+
+    ``trials`` is the study's total budget of finished trials: running the same study
+    again continues it up to that total. ``timeout`` (seconds) bounds this run.
+    """
+    if objective not in OBJECTIVES:
+        raise SegframeError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}.")
+    if trials is None and timeout is None:
+        raise SegframeError("Give a budget: a number of trials, a timeout in seconds, or both.")
+    if not 2 <= cv <= 20 or not 0.05 <= holdout <= 0.5:
+        raise SegframeError("Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5.")
+    optuna.logging.set_verbosity(logging.WARNING)
+    registry = registry or default_registry()
+    customers = _load(data, target, events, id_column, demo, seed)
+    if customers.target is None:
+        raise DataError("A search needs a target column; pass --target.")
+    y = customers.target
+    _check_class_sizes(y, cv, holdout)
+    positive = positive_label(sorted(y.unique().tolist()))
+    if positive is None and y.nunique() == 2:
+        positive = y.value_counts().idxmin()
+    X_train, X_hold, y_train, y_hold = train_test_split(
+        customers.frame, y, test_size=holdout, stratify=y, random_state=seed
+    )
+    context = _context(X_train, y_train, cv, customers.has_events)
+    space = PipelineSpace(registry, context, models)
+    name = study or ("demo" if demo else Path(str(data)).stem if not isinstance(data, pd.DataFrame)
+                     else "segframe")
+    meta = {"target": customers.target_column, "objective": objective,
+            "id_column": customers.id_column, "has_events": customers.has_events}
+    optuna_study = _open_study(name, storage, objective, seed, meta)
+    evaluate = _Evaluator(X_train, y_train, cv, seed, registry, positive)
+    _run_trials(optuna_study, space, evaluate, objective, trials, timeout, on_trial)
+    return _store_winner(
+        optuna_study, storage, registry, customers, positive, objective,
+        (X_train, y_train, X_hold, y_hold),
+    )
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _run_trials(study: optuna.Study, space: PipelineSpace, evaluate: _Evaluator, objective: str,
+                trials: int | None, timeout: float | None,
+                on_trial: Callable[[TrialEvent], None] | None) -> None:
+    started = time.monotonic()
+    while True:
+        if trials is not None and _finished(study) >= trials:
+            return
+        if timeout is not None and time.monotonic() - started >= timeout:
+            return
+        trial = study.ask()
+        t0 = time.perf_counter()
+        state, values, error, text = TrialState.COMPLETE, None, None, "?"
+        try:
+            spec = space.sample(trial)
+            text = spec.describe()
+            trial.set_user_attr("pipeline", spec.to_dict())
+            trial.set_user_attr("pipeline_text", text)
+            report = None if objective == "both" else _pruning_reporter(trial, objective)
+            with warnings.catch_warnings():  # convergence chatter would drown the progress bar
+                warnings.simplefilter("ignore")
+                result = evaluate(spec, report)
+            for key, value in result.items():
+                trial.set_user_attr(key, value)
+            values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
+            if not all(np.isfinite(values)):
+                raise DataError("a validation fold lacked a class, so a score is undefined")
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except (KeyboardInterrupt, SystemExit):
+            trial.set_user_attr("error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a failing candidate is recorded, the search goes on
+            state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"[:2000]
+            trial.set_user_attr("error", error)
+        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
+        study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+        if on_trial is not None:
+            on_trial(_event(study, trial.number, state, text, error, trials))
+
+
+def _pruning_reporter(trial: optuna.Trial, objective: str) -> Callable[[int, list], None]:
+    def report(step: int, fold_scores: list[dict[str, float]]) -> None:
+        trial.report(float(np.mean([s[objective] for s in fold_scores])), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    return report
+
+
+def _event(study: optuna.Study, number: int, state: TrialState, text: str, error: str | None,
+           budget: int | None) -> TrialEvent:
+    trials = study.get_trials(deepcopy=False)
+    this = trials[number] if number < len(trials) else None
+    attrs = this.user_attrs if this is not None else {}
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return TrialEvent(
+        number=number, state=state.name, f1=attrs.get("f1"), auc=attrs.get("auc"),
+        best_f1=max((t.user_attrs["f1"] for t in complete), default=None),
+        best_auc=max((t.user_attrs["auc"] for t in complete), default=None),
+        finished=sum(t.state in FINISHED for t in trials), budget=budget, pipeline=text,
+        error=error,
+    )
+
+
+def _store_winner(study: optuna.Study, storage: str, registry: Registry, customers: CustomerData,
+                  positive: Any, objective: str, split: tuple) -> SearchResult:
+    X_train, y_train, X_hold, y_hold = split
+    winner = pick_winner(study.get_trials(deepcopy=False), objective)
+    spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
+    fitted = build_pipeline(spec, registry, positive).fit(X_train, y_train)
+    codes = fitted.label_encoder_.transform(y_hold.to_numpy())
+    holdout_scores = score(codes, fitted.predict_proba(X_hold), fitted.positive_index_)
+    cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
+    versions = {
+        f"{step.kind}:{step.name}": registry.plugin_version(step.kind, step.name)
+        for step in spec.all_steps() if step.name != "none"
+    }
+    details = {
+        "target": customers.target_column, "id_column": customers.id_column,
+        "classes": [str(c) for c in fitted.classes_], "positive": str(positive),
+        "objective": objective, "cv": cv_scores, "pipeline_text": spec.describe(),
+        "has_events": customers.has_events, "n_train": len(X_train), "n_holdout": len(X_hold),
+        "columns": [c for c in X_train.columns if c != "events"],
+    }
+    save_winner(
+        storage, study.study_name, fitted, trial_number=winner.number, spec=spec.to_dict(),
+        segframe_version=__version__, plugin_versions=versions,
+        holdout_f1=holdout_scores["f1"], holdout_auc=holdout_scores["auc"], details=details,
+    )
+    return SearchResult(
+        study_name=study.study_name, best_pipeline=fitted, best_spec=spec,
+        best_trial=winner.number, cv_scores=cv_scores, holdout_scores=holdout_scores,
+        notes=list(customers.notes), storage_url=storage,
+    )

@@ -1,0 +1,88 @@
+"""Reading a study back: the leaderboard of trials and the choice of the winner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from segframe.errors import SegframeError, StorageError
+from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact
+
+
+def _pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    def dominated(t: FrozenTrial) -> bool:
+        f1, auc = t.user_attrs["f1"], t.user_attrs["auc"]
+        return any(
+            o.user_attrs["f1"] >= f1 and o.user_attrs["auc"] >= auc
+            and (o.user_attrs["f1"] > f1 or o.user_attrs["auc"] > auc)
+            for o in trials
+        )
+
+    return [t for t in trials if not dominated(t)]
+
+
+def pick_winner(trials: Sequence[FrozenTrial], objective: str) -> FrozenTrial:
+    """The winning trial, deterministically.
+
+    ``f1`` / ``auc``: the highest cross-validated score, ties broken by the other metric,
+    then by the earlier trial. ``both``: among the F1–AUC Pareto front, the trial with
+    the highest mean of F1 and AUC, ties broken by AUC, then by the earlier trial.
+    """
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
+    if not complete:
+        errors = sorted({t.user_attrs.get("error", "") for t in trials} - {""})
+        detail = "; ".join(errors[:3]) or "no trial finished"
+        raise SegframeError(
+            f"No candidate pipeline completed, so there is no winner to store ({detail}). "
+            "Raise the budget (--trials/--timeout) or check the errors with `segframe leaderboard`."
+        )
+
+    def key(t: FrozenTrial) -> tuple:
+        f1, auc = t.user_attrs["f1"], t.user_attrs["auc"]
+        if objective == "f1":
+            return (f1, auc, -t.number)
+        if objective == "auc":
+            return (auc, f1, -t.number)
+        return ((f1 + auc) / 2, auc, -t.number)
+
+    candidates = _pareto_front(complete) if objective == "both" else complete
+    return max(candidates, key=key)
+
+
+def load_study(study: str, storage: str = DEFAULT_STORAGE) -> optuna.Study:
+    """An existing study; a clear error listing the known ones when it does not exist."""
+    backend = optuna_storage(storage)
+    try:
+        return optuna.load_study(study_name=study, storage=backend)
+    except KeyError:
+        names = sorted(s.study_name for s in backend.get_all_studies())
+        raise StorageError(
+            f"There is no study {study!r} in {redact(storage)} (studies there: "
+            f"{', '.join(names) or 'none'}). Check --study and --storage."
+        ) from None
+
+
+def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+    """One row per trial: pipeline, CV F1 and AUC, seconds, state and error, best first."""
+    trials = load_study(study, storage).get_trials(deepcopy=False)
+    rows = [
+        {
+            "trial": t.number,
+            "pipeline": t.user_attrs.get("pipeline_text", ""),
+            "f1": t.user_attrs.get("f1") if t.state == TrialState.COMPLETE else None,
+            "auc": t.user_attrs.get("auc") if t.state == TrialState.COMPLETE else None,
+            "seconds": t.user_attrs.get("seconds"),
+            "state": t.state.name,
+            "error": t.user_attrs.get("error"),
+        }
+        for t in trials
+    ]
+    table = pd.DataFrame(rows, columns=["trial", "pipeline", "f1", "auc", "seconds", "state", "error"])
+    if table.empty:
+        return table
+    table["_mean"] = table[["f1", "auc"]].astype(float).mean(axis=1, skipna=False)
+    table = table.sort_values(["_mean", "trial"], ascending=[False, True], na_position="last")
+    return table.drop(columns="_mean").reset_index(drop=True)

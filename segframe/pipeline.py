@@ -1,0 +1,139 @@
+"""Whole pipelines: a declarative spec, and the estimator built from it.
+
+A :class:`PipelineSpec` names components and their parameters; it is what a trial
+samples, what the leaderboard shows and what the study database keeps next to the
+fitted artifact, so any stored winner can be rebuilt and refitted from text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.preprocessing import LabelEncoder
+
+from segframe.registry import Registry
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    kind: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Feature builders, then preprocessors in order, then a sampler and a model."""
+
+    features: tuple[StepSpec, ...]
+    steps: tuple[StepSpec, ...]
+
+    @property
+    def model(self) -> StepSpec:
+        return self.steps[-1]
+
+    @property
+    def sampler(self) -> StepSpec:
+        return self.steps[-2]
+
+    def all_steps(self) -> tuple[StepSpec, ...]:
+        return (*self.features, *self.steps)
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``tabular+rfm > impute > onehot > smote > xgboost``."""
+        features = "+".join(step.name for step in self.features)
+        return " > ".join([features, *(step.name for step in self.steps)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": [asdict(step) for step in self.features],
+            "steps": [asdict(step) for step in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineSpec:
+        return cls(
+            features=tuple(StepSpec(**step) for step in data["features"]),
+            steps=tuple(StepSpec(**step) for step in data["steps"]),
+        )
+
+
+class FeatureConcat(TransformerMixin, BaseEstimator):
+    """Run several feature builders side by side; columns are prefixed by builder name."""
+
+    def __init__(self, builders: list[tuple[str, Any]]) -> None:
+        self.builders = builders
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureConcat:
+        self.builders_ = [(name, clone(builder).fit(X, y)) for name, builder in self.builders]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for name, builder in self.builders_:
+            part = builder.transform(X)
+            part.columns = [f"{name}__{column}" for column in part.columns]
+            parts.append(part.set_axis(X.index))
+        return pd.concat(parts, axis=1)
+
+
+class SegmentPipeline(ClassifierMixin, BaseEstimator):
+    """A fitted-to-be pipeline from raw customer data to a segment.
+
+    Labels may be any values ("Yes"/"No", segment names); they are encoded for the
+    model and decoded in :meth:`predict`. ``positive`` names the class that binary F1
+    and ROC-AUC score.
+    """
+
+    def __init__(self, pipeline: Pipeline, spec: dict[str, Any] | None = None, positive: Any = None):
+        self.pipeline = pipeline
+        self.spec = spec
+        self.positive = positive
+
+    def fit(self, X: pd.DataFrame, y: Any) -> SegmentPipeline:
+        self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
+        self.classes_ = self.label_encoder_.classes_
+        self.pipeline_ = clone(self.pipeline).fit(X, self.label_encoder_.transform(np.asarray(y)))
+        return self
+
+    @property
+    def positive_index_(self) -> int:
+        """Column of :meth:`predict_proba` that holds the positive class (binary targets)."""
+        if self.positive is not None and self.positive in list(self.classes_):
+            return list(self.classes_).index(self.positive)
+        return len(self.classes_) - 1
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.pipeline_.predict_proba(X), dtype=float)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+#: Name of a skipped optional step (no preprocessor of that slot, no resampling).
+NONE = "none"
+
+
+def _build_step(registry: Registry, step: StepSpec) -> Any:
+    if step.name == NONE:
+        return "passthrough"
+    return registry.get(step.kind, step.name).factory(**step.params)
+
+
+def build_pipeline(spec: PipelineSpec, registry: Registry, positive: Any = None) -> SegmentPipeline:
+    """Instantiate the (unfitted) estimator that ``spec`` describes."""
+    builders = [(step.name, _build_step(registry, step)) for step in spec.features]
+    steps: list[tuple[str, Any]] = [("features", FeatureConcat(builders))]
+    for step in spec.steps[:-2]:
+        steps.append((step.name, _build_step(registry, step)))
+    steps.append(("sampler", _build_step(registry, spec.sampler)))
+    steps.append(("model", _build_step(registry, spec.model)))
+    return SegmentPipeline(Pipeline(steps), spec=spec.to_dict(), positive=positive)
