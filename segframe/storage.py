@@ -194,6 +194,10 @@ def load_pipeline(study: str, storage: str = DEFAULT_STORAGE) -> Any:
     The result is a scikit-learn-compatible estimator (``predict``, ``predict_proba``)
     that takes raw customer data loaded by :func:`segframe.data.load_customers`.
     """
-    record = stored_winner(study, storage)
+    return deserialise(stored_winner(study, storage))
+
+
+def deserialise(record: StoredPipeline) -> Any:
+    """The fitted pipeline of ``record``, after :func:`verify` passed."""
     verify(record)
     return pickle.loads(record.artifact)

@@ -1,0 +1,209 @@
+"""The ``segframe`` command line: plugins, search, leaderboard, predict."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from segframe.errors import SegframeError
+from segframe.storage import DEFAULT_STORAGE, redact
+
+app = typer.Typer(help="AutoML for customer segmentation.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+errors = Console(stderr=True)
+_state = {"debug": False}
+
+
+class ObjectiveChoice(str, Enum):
+    both = "both"
+    f1 = "f1"
+    auc = "auc"
+
+
+StorageOption = Annotated[str, typer.Option(help="SQLAlchemy URL of the study database.")]
+StudyOption = Annotated[str, typer.Option(help="Study name.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option(help="Show full tracebacks on errors.")] = False):
+    _state["debug"] = debug
+
+
+def _fail(exc: BaseException) -> None:
+    if _state["debug"]:
+        raise exc
+    if isinstance(exc, SegframeError):
+        errors.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    errors.print(
+        f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}\nRe-run with "
+        "`segframe --debug ...` for the traceback, and please report it.",
+        highlight=False, soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.4f}"
+
+
+@app.command()
+def plugins(as_json: JsonOption = False) -> None:
+    """List every component, the plugin it came from, and whether it can be used."""
+    try:
+        from segframe.registry import default_registry
+
+        registry = default_registry()
+    except SegframeError as exc:
+        _fail(exc)
+    rows = [
+        {
+            "kind": i.component.kind, "name": i.component.name, "plugin": i.plugin.name,
+            "distribution": f"{i.plugin.distribution} {i.plugin.version}".strip(),
+            "status": "available" if i.available else "unavailable",
+            "reason": i.unavailable, "accepts": i.component.accepts,
+            "produces": i.component.produces, "device": "gpu" if i.component.uses_gpu else "cpu",
+            "description": i.component.description,
+        }
+        for i in registry.infos()
+    ]
+    broken = [
+        {"plugin": p.name, "distribution": p.distribution, "status": "unavailable", "reason": p.error}
+        for p in registry.plugins.values() if p.error
+    ]
+    if as_json:
+        print(json.dumps({"components": rows, "broken_plugins": broken}, indent=2))
+        return
+    table = Table(title="segframe components")
+    for column in ("kind", "name", "plugin", "status", "accepts → produces", "description"):
+        table.add_column(column)
+    for row in rows:
+        status = "[green]available" if row["reason"] is None else f"[red]unavailable: {row['reason']}"
+        table.add_row(row["kind"], row["name"], row["plugin"], status,
+                      f"{row['accepts']} → {row['produces']}", row["description"])
+    console.print(table)
+    console.print("Optional steps (samplers, scaling) can also be skipped: shown as 'none'.")
+    for plugin in broken:
+        console.print(f"[red]Plugin {plugin['plugin']!r} ({plugin['distribution']}) failed to "
+                      f"load:[/] {plugin['reason']}", highlight=False)
+
+
+def _leaderboard_table(frame, title: str, top: int) -> Table:
+    table = Table(title=title)
+    for column in ("trial", "pipeline", "F1", "AUC", "seconds", "state"):
+        table.add_column(column, justify="right" if column in {"F1", "AUC", "seconds"} else "left")
+    for row in frame.head(top).itertuples():
+        state = row.state if row.error is None else f"{row.state}: {str(row.error)[:60]}"
+        table.add_row(str(row.trial), row.pipeline, _fmt(row.f1), _fmt(row.auc),
+                      _fmt(row.seconds), state)
+    return table
+
+
+@app.command()
+def search(
+    data: Annotated[Path | None, typer.Option(help="Customer table (CSV or Parquet).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target (segment label) column.")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Customer id column.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")] = None,
+    demo: Annotated[bool, typer.Option(help="Use the built-in simulated shop.")] = False,
+    storage: StorageOption = DEFAULT_STORAGE,
+    study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 30,
+    timeout: Annotated[float | None, typer.Option(help="Seconds this run may search.")] = None,
+    objective: Annotated[ObjectiveChoice, typer.Option(help="What to maximise.")] = ObjectiveChoice.both,
+    models: Annotated[str | None, typer.Option(help="Comma-separated model names.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
+) -> None:
+    """Search pipelines and store the winner in the study database."""
+    from segframe.engine import search as run_search
+
+    if not demo and data is None:
+        _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
+    model_names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    progress = Progress(
+        TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"), console=console, transient=False,
+    )
+    task = progress.add_task("search", total=trials, best="")
+
+    def on_trial(event) -> None:
+        progress.update(task, completed=event.finished,
+                        best=f"best F1 {_fmt(event.best_f1)}  AUC {_fmt(event.best_auc)}")
+
+    try:
+        with progress:
+            result = run_search(
+                data, target, events=events, id_column=id, demo=demo, storage=storage,
+                study=study, trials=trials, timeout=timeout, objective=objective.value,
+                models=model_names, seed=seed, cv=cv, on_trial=on_trial,
+            )
+        board = result.leaderboard()
+    except SegframeError as exc:
+        _fail(exc)
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/] {note}")
+    console.print(_leaderboard_table(board, f"Leaderboard of study {result.study_name!r}", 10))
+    console.print(
+        f"Winner: trial {result.best_trial}, {result.best_spec.describe()}\n"
+        f"  cross-validated F1 {_fmt(result.cv_scores['f1'])}  AUC {_fmt(result.cv_scores['auc'])}\n"
+        f"  holdout         F1 {_fmt(result.holdout_scores['f1'])}  "
+        f"AUC {_fmt(result.holdout_scores['auc'])}\n"
+        f"Stored as study {result.study_name!r} in {result.storage}.",
+        highlight=False,
+    )
+
+
+@app.command()
+def leaderboard(
+    study: StudyOption,
+    storage: StorageOption = DEFAULT_STORAGE,
+    as_json: JsonOption = False,
+    top: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Show a study's trials, best first."""
+    from segframe.leaderboard import leaderboard as read_leaderboard
+
+    try:
+        board = read_leaderboard(study, storage)
+    except SegframeError as exc:
+        _fail(exc)
+    if as_json:
+        print(board.to_json(orient="records", indent=2))
+    else:
+        console.print(_leaderboard_table(board, f"Leaderboard of study {study!r}", top))
+
+
+@app.command()
+def predict(
+    study: StudyOption,
+    data: Annotated[Path, typer.Option(help="Customer table to segment (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Where to write predictions (.csv or .parquet).")],
+    events: Annotated[Path | None, typer.Option(help="Event log of these customers.")] = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+) -> None:
+    """Segment customers with a study's stored winner: one row per customer."""
+    from segframe.predict import predict_customers
+
+    try:
+        table = predict_customers(study, data, events=events, storage=storage)
+        if out.suffix.lower() in {".parquet", ".pq"}:
+            table.to_parquet(out, index=False)
+        else:
+            table.to_csv(out, index=False)
+    except SegframeError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {exc.strerror}."))
+    console.print(f"Wrote {len(table)} predictions to {out} (study {study!r}, {redact(storage)}).",
+                  highlight=False)
+

@@ -1,0 +1,38 @@
+"""Applying a stored winner to new raw customer data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from segframe.data import load_customers
+from segframe.errors import DataError
+from segframe.storage import DEFAULT_STORAGE, deserialise, stored_winner
+
+
+def predict_customers(
+    study: str,
+    data: str | Path | pd.DataFrame,
+    *,
+    events: str | Path | pd.DataFrame | None = None,
+    storage: str = DEFAULT_STORAGE,
+) -> pd.DataFrame:
+    """One row per customer: id, predicted segment, and the probability of each class."""
+    record = stored_winner(study, storage)
+    pipeline = deserialise(record)
+    details = record.details
+    if details.get("has_events") and events is None:
+        raise DataError(
+            f"The winner of study {study!r} was trained with an event log; pass the new "
+            "customers' events with --events."
+        )
+    id_column = None if details["id_column"] == "row" else details["id_column"]
+    customers = load_customers(data, id_column=id_column, events=events)
+    frame = customers.frame.drop(columns=[details["target"]], errors="ignore")
+    proba = pipeline.predict_proba(frame)
+    result = pd.DataFrame({details["id_column"]: frame.index.to_numpy()})
+    result["segment"] = pipeline.classes_[proba.argmax(axis=1)]
+    for j, label in enumerate(pipeline.classes_):
+        result[f"probability_{label}"] = proba[:, j]
+    return result
