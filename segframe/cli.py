@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +15,15 @@ from rich.table import Table
 from segframe.errors import SegframeError
 from segframe.storage import DEFAULT_STORAGE, redact
 
-app = typer.Typer(help="AutoML for customer segmentation.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="AutoML for customer segmentation.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 console = Console()
 errors = Console(stderr=True)
 _state = {"debug": False}
 
 
-class ObjectiveChoice(str, Enum):
+class ObjectiveChoice(StrEnum):
     both = "both"
     f1 = "f1"
     auc = "auc"
@@ -47,7 +48,8 @@ def _fail(exc: BaseException) -> None:
     errors.print(
         f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}\nRe-run with "
         "`segframe --debug ...` for the traceback, and please report it.",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(1)
 
@@ -67,18 +69,28 @@ def plugins(as_json: JsonOption = False) -> None:
         _fail(exc)
     rows = [
         {
-            "kind": i.component.kind, "name": i.component.name, "plugin": i.plugin.name,
+            "kind": i.component.kind,
+            "name": i.component.name,
+            "plugin": i.plugin.name,
             "distribution": f"{i.plugin.distribution} {i.plugin.version}".strip(),
             "status": "available" if i.available else "unavailable",
-            "reason": i.unavailable, "accepts": i.component.accepts,
-            "produces": i.component.produces, "device": "gpu" if i.component.uses_gpu else "cpu",
+            "reason": i.unavailable,
+            "accepts": i.component.accepts,
+            "produces": i.component.produces,
+            "device": "gpu" if i.component.uses_gpu else "cpu",
             "description": i.component.description,
         }
         for i in registry.infos()
     ]
     broken = [
-        {"plugin": p.name, "distribution": p.distribution, "status": "unavailable", "reason": p.error}
-        for p in registry.plugins.values() if p.error
+        {
+            "plugin": p.name,
+            "distribution": p.distribution,
+            "status": "unavailable",
+            "reason": p.error,
+        }
+        for p in registry.plugins.values()
+        if p.error
     ]
     if as_json:
         print(json.dumps({"components": rows, "broken_plugins": broken}, indent=2))
@@ -87,14 +99,25 @@ def plugins(as_json: JsonOption = False) -> None:
     for column in ("kind", "name", "plugin", "status", "accepts → produces", "description"):
         table.add_column(column)
     for row in rows:
-        status = "[green]available" if row["reason"] is None else f"[red]unavailable: {row['reason']}"
-        table.add_row(row["kind"], row["name"], row["plugin"], status,
-                      f"{row['accepts']} → {row['produces']}", row["description"])
+        status = (
+            "[green]available" if row["reason"] is None else f"[red]unavailable: {row['reason']}"
+        )
+        table.add_row(
+            row["kind"],
+            row["name"],
+            row["plugin"],
+            status,
+            f"{row['accepts']} → {row['produces']}",
+            row["description"],
+        )
     console.print(table)
     console.print("Optional steps (samplers, scaling) can also be skipped: shown as 'none'.")
     for plugin in broken:
-        console.print(f"[red]Plugin {plugin['plugin']!r} ({plugin['distribution']}) failed to "
-                      f"load:[/] {plugin['reason']}", highlight=False)
+        console.print(
+            f"[red]Plugin {plugin['plugin']!r} ({plugin['distribution']}) failed to "
+            f"load:[/] {plugin['reason']}",
+            highlight=False,
+        )
 
 
 def _leaderboard_table(frame, title: str, top: int) -> Table:
@@ -103,8 +126,9 @@ def _leaderboard_table(frame, title: str, top: int) -> Table:
         table.add_column(column, justify="right" if column in {"F1", "AUC", "seconds"} else "left")
     for row in frame.head(top).itertuples():
         state = row.state if row.error is None else f"{row.state}: {str(row.error)[:60]}"
-        table.add_row(str(row.trial), row.pipeline, _fmt(row.f1), _fmt(row.auc),
-                      _fmt(row.seconds), state)
+        table.add_row(
+            str(row.trial), row.pipeline, _fmt(row.f1), _fmt(row.auc), _fmt(row.seconds), state
+        )
     return table
 
 
@@ -119,7 +143,9 @@ def search(
     study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
     trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 30,
     timeout: Annotated[float | None, typer.Option(help="Seconds this run may search.")] = None,
-    objective: Annotated[ObjectiveChoice, typer.Option(help="What to maximise.")] = ObjectiveChoice.both,
+    objective: Annotated[
+        ObjectiveChoice, typer.Option(help="What to maximise.")
+    ] = ObjectiveChoice.both,
     models: Annotated[str | None, typer.Option(help="Comma-separated model names.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
@@ -131,21 +157,40 @@ def search(
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
     model_names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     progress = Progress(
-        TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[best]}"), console=console, transient=False,
+        TextColumn("[bold]search"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+        console=console,
+        transient=False,
     )
     task = progress.add_task("search", total=trials, best="")
 
     def on_trial(event) -> None:
-        progress.update(task, completed=event.finished,
-                        best=f"best F1 {_fmt(event.best_f1)}  AUC {_fmt(event.best_auc)}")
+        progress.update(
+            task,
+            completed=event.finished,
+            best=f"best F1 {_fmt(event.best_f1)}  AUC {_fmt(event.best_auc)}",
+        )
 
     try:
         with progress:
             result = run_search(
-                data, target, events=events, id_column=id, demo=demo, storage=storage,
-                study=study, trials=trials, timeout=timeout, objective=objective.value,
-                models=model_names, seed=seed, cv=cv, on_trial=on_trial,
+                data,
+                target,
+                events=events,
+                id_column=id,
+                demo=demo,
+                storage=storage,
+                study=study,
+                trials=trials,
+                timeout=timeout,
+                objective=objective.value,
+                models=model_names,
+                seed=seed,
+                cv=cv,
+                on_trial=on_trial,
             )
         board = result.leaderboard()
     except SegframeError as exc:
@@ -155,7 +200,8 @@ def search(
     console.print(_leaderboard_table(board, f"Leaderboard of study {result.study_name!r}", 10))
     console.print(
         f"Winner: trial {result.best_trial}, {result.best_spec.describe()}\n"
-        f"  cross-validated F1 {_fmt(result.cv_scores['f1'])}  AUC {_fmt(result.cv_scores['auc'])}\n"
+        f"  cross-validated F1 {_fmt(result.cv_scores['f1'])}  "
+        f"AUC {_fmt(result.cv_scores['auc'])}\n"
         f"  holdout         F1 {_fmt(result.holdout_scores['f1'])}  "
         f"AUC {_fmt(result.holdout_scores['auc'])}\n"
         f"Stored as study {result.study_name!r} in {result.storage}.",
@@ -204,6 +250,7 @@ def predict(
         _fail(exc)
     except OSError as exc:
         _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {exc.strerror}."))
-    console.print(f"Wrote {len(table)} predictions to {out} (study {study!r}, {redact(storage)}).",
-                  highlight=False)
-
+    console.print(
+        f"Wrote {len(table)} predictions to {out} (study {study!r}, {redact(storage)}).",
+        highlight=False,
+    )

@@ -75,7 +75,9 @@ class Component:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"component {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise ValueError(
+                f"component {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}"
+            )
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"component name must be a non-empty identifier, got {self.name!r}")
 

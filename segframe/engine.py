@@ -92,7 +92,9 @@ def _load(
         from segframe.demo import make_demo
 
         customers, log = make_demo(seed=seed)
-        return load_customers(customers, target="will_buy_again", id_column="customer_id", events=log)
+        return load_customers(
+            customers, target="will_buy_again", id_column="customer_id", events=log
+        )
     if data is None or target is None:
         raise DataError("Pass a customer table and its target column (or use the demo data).")
     return load_customers(data, target=target, id_column=id_column, events=events)
@@ -131,8 +133,12 @@ def _open_study(
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     directions = ["maximize", "maximize"] if objective == "both" else ["maximize"]
     study = optuna.create_study(
-        storage=storage, study_name=name, directions=directions, sampler=sampler,
-        pruner=pruner, load_if_exists=True,
+        storage=storage,
+        study_name=name,
+        directions=directions,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
     )
     stored = study.user_attrs.get("segframe")
     if stored is None:
@@ -154,8 +160,15 @@ def _open_study(
 class _Evaluator:
     """Cross-validates one pipeline spec on the training part."""
 
-    def __init__(self, X: pd.DataFrame, y: pd.Series, folds: int, seed: int, registry: Registry,
-                 positive: Any) -> None:
+    def __init__(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series,
+        folds: int,
+        seed: int,
+        registry: Registry,
+        positive: Any,
+    ) -> None:
         self.X, self.y, self.registry, self.positive = X, y, registry, positive
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         self.folds = list(splitter.split(np.zeros(len(y)), y))
@@ -172,8 +185,12 @@ class _Evaluator:
                 report(step, fold_scores)
         f1 = np.array([s["f1"] for s in fold_scores])
         auc = np.array([s["auc"] for s in fold_scores])
-        return {"f1": float(f1.mean()), "auc": float(auc.mean()),
-                "f1_std": float(f1.std()), "auc_std": float(auc.std())}
+        return {
+            "f1": float(f1.mean()),
+            "auc": float(auc.mean()),
+            "f1_std": float(f1.std()),
+            "auc_std": float(auc.std()),
+        }
 
 
 def search(
@@ -201,11 +218,15 @@ def search(
     again continues it up to that total. ``timeout`` (seconds) bounds this run.
     """
     if objective not in OBJECTIVES:
-        raise SegframeError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}.")
+        raise SegframeError(
+            f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}."
+        )
     if trials is None and timeout is None:
         raise SegframeError("Give a budget: a number of trials, a timeout in seconds, or both.")
     if not 2 <= cv <= 20 or not 0.05 <= holdout <= 0.5:
-        raise SegframeError("Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5.")
+        raise SegframeError(
+            "Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5."
+        )
     optuna.logging.set_verbosity(logging.WARNING)
     registry = registry or default_registry()
     customers = _load(data, target, events, id_column, demo, seed)
@@ -221,15 +242,29 @@ def search(
     )
     context = _context(X_train, y_train, cv, customers.has_events)
     space = PipelineSpace(registry, context, models)
-    name = study or ("demo" if demo else Path(str(data)).stem if not isinstance(data, pd.DataFrame)
-                     else "segframe")
-    meta = {"target": customers.target_column, "objective": objective,
-            "id_column": customers.id_column, "has_events": customers.has_events}
+    name = study or (
+        "demo"
+        if demo
+        else Path(str(data)).stem
+        if not isinstance(data, pd.DataFrame)
+        else "segframe"
+    )
+    meta = {
+        "target": customers.target_column,
+        "objective": objective,
+        "id_column": customers.id_column,
+        "has_events": customers.has_events,
+    }
     optuna_study = _open_study(name, storage, objective, seed, meta)
     evaluate = _Evaluator(X_train, y_train, cv, seed, registry, positive)
     _run_trials(optuna_study, space, evaluate, objective, trials, timeout, on_trial)
     return _store_winner(
-        optuna_study, storage, registry, customers, positive, objective,
+        optuna_study,
+        storage,
+        registry,
+        customers,
+        positive,
+        objective,
         (X_train, y_train, X_hold, y_hold),
     )
 
@@ -238,9 +273,15 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def _run_trials(study: optuna.Study, space: PipelineSpace, evaluate: _Evaluator, objective: str,
-                trials: int | None, timeout: float | None,
-                on_trial: Callable[[TrialEvent], None] | None) -> None:
+def _run_trials(
+    study: optuna.Study,
+    space: PipelineSpace,
+    evaluate: _Evaluator,
+    objective: str,
+    trials: int | None,
+    timeout: float | None,
+    on_trial: Callable[[TrialEvent], None] | None,
+) -> None:
     started = time.monotonic()
     while True:
         if trials is not None and _finished(study) >= trials:
@@ -288,23 +329,41 @@ def _pruning_reporter(trial: optuna.Trial, objective: str) -> Callable[[int, lis
     return report
 
 
-def _event(study: optuna.Study, number: int, state: TrialState, text: str, error: str | None,
-           budget: int | None) -> TrialEvent:
+def _event(
+    study: optuna.Study,
+    number: int,
+    state: TrialState,
+    text: str,
+    error: str | None,
+    budget: int | None,
+) -> TrialEvent:
     trials = study.get_trials(deepcopy=False)
     this = trials[number] if number < len(trials) else None
     attrs = this.user_attrs if this is not None else {}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     return TrialEvent(
-        number=number, state=state.name, f1=attrs.get("f1"), auc=attrs.get("auc"),
+        number=number,
+        state=state.name,
+        f1=attrs.get("f1"),
+        auc=attrs.get("auc"),
         best_f1=max((t.user_attrs["f1"] for t in complete), default=None),
         best_auc=max((t.user_attrs["auc"] for t in complete), default=None),
-        finished=sum(t.state in FINISHED for t in trials), budget=budget, pipeline=text,
+        finished=sum(t.state in FINISHED for t in trials),
+        budget=budget,
+        pipeline=text,
         error=error,
     )
 
 
-def _store_winner(study: optuna.Study, storage: str, registry: Registry, customers: CustomerData,
-                  positive: Any, objective: str, split: tuple) -> SearchResult:
+def _store_winner(
+    study: optuna.Study,
+    storage: str,
+    registry: Registry,
+    customers: CustomerData,
+    positive: Any,
+    objective: str,
+    split: tuple,
+) -> SearchResult:
     X_train, y_train, X_hold, y_hold = split
     winner = pick_winner(study.get_trials(deepcopy=False), objective)
     spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
@@ -314,22 +373,41 @@ def _store_winner(study: optuna.Study, storage: str, registry: Registry, custome
     cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
     versions = {
         f"{step.kind}:{step.name}": registry.plugin_version(step.kind, step.name)
-        for step in spec.all_steps() if step.name != "none"
+        for step in spec.all_steps()
+        if step.name != "none"
     }
     details = {
-        "target": customers.target_column, "id_column": customers.id_column,
-        "classes": [str(c) for c in fitted.classes_], "positive": str(positive),
-        "objective": objective, "cv": cv_scores, "pipeline_text": spec.describe(),
-        "has_events": customers.has_events, "n_train": len(X_train), "n_holdout": len(X_hold),
+        "target": customers.target_column,
+        "id_column": customers.id_column,
+        "classes": [str(c) for c in fitted.classes_],
+        "positive": str(positive),
+        "objective": objective,
+        "cv": cv_scores,
+        "pipeline_text": spec.describe(),
+        "has_events": customers.has_events,
+        "n_train": len(X_train),
+        "n_holdout": len(X_hold),
         "columns": [c for c in X_train.columns if c != "events"],
     }
     save_winner(
-        storage, study.study_name, fitted, trial_number=winner.number, spec=spec.to_dict(),
-        segframe_version=__version__, plugin_versions=versions,
-        holdout_f1=holdout_scores["f1"], holdout_auc=holdout_scores["auc"], details=details,
+        storage,
+        study.study_name,
+        fitted,
+        trial_number=winner.number,
+        spec=spec.to_dict(),
+        segframe_version=__version__,
+        plugin_versions=versions,
+        holdout_f1=holdout_scores["f1"],
+        holdout_auc=holdout_scores["auc"],
+        details=details,
     )
     return SearchResult(
-        study_name=study.study_name, best_pipeline=fitted, best_spec=spec,
-        best_trial=winner.number, cv_scores=cv_scores, holdout_scores=holdout_scores,
-        notes=list(customers.notes), storage_url=storage,
+        study_name=study.study_name,
+        best_pipeline=fitted,
+        best_spec=spec,
+        best_trial=winner.number,
+        cv_scores=cv_scores,
+        holdout_scores=holdout_scores,
+        notes=list(customers.notes),
+        storage_url=storage,
     )

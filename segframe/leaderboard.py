@@ -16,7 +16,8 @@ def _pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     def dominated(t: FrozenTrial) -> bool:
         f1, auc = t.user_attrs["f1"], t.user_attrs["auc"]
         return any(
-            o.user_attrs["f1"] >= f1 and o.user_attrs["auc"] >= auc
+            o.user_attrs["f1"] >= f1
+            and o.user_attrs["auc"] >= auc
             and (o.user_attrs["f1"] > f1 or o.user_attrs["auc"] > auc)
             for o in trials
         )
@@ -80,7 +81,9 @@ def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
         }
         for t in trials
     ]
-    table = pd.DataFrame(rows, columns=["trial", "pipeline", "f1", "auc", "seconds", "state", "error"])
+    table = pd.DataFrame(
+        rows, columns=["trial", "pipeline", "f1", "auc", "seconds", "state", "error"]
+    )
     if table.empty:
         return table
     table["_mean"] = table[["f1", "auc"]].astype(float).mean(axis=1, skipna=False)

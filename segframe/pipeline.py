@@ -93,7 +93,9 @@ class SegmentPipeline(ClassifierMixin, BaseEstimator):
     and ROC-AUC score.
     """
 
-    def __init__(self, pipeline: Pipeline, spec: dict[str, Any] | None = None, positive: Any = None):
+    def __init__(
+        self, pipeline: Pipeline, spec: dict[str, Any] | None = None, positive: Any = None
+    ):
         self.pipeline = pipeline
         self.spec = spec
         self.positive = positive

@@ -96,7 +96,9 @@ class Registry:
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break start-up
-            self.plugins[ep.name] = PluginInfo(**{**info.__dict__, "error": _describe_exception(exc)})
+            self.plugins[ep.name] = PluginInfo(
+                **{**info.__dict__, "error": _describe_exception(exc)}
+            )
             return
         self._register(plugin, info)
 
@@ -112,7 +114,9 @@ class Registry:
             if bad:
                 raise TypeError(f"segframe_components() returned non-Component objects: {bad!r}")
         except Exception as exc:
-            self.plugins[info.name] = PluginInfo(**{**info.__dict__, "error": _describe_exception(exc)})
+            self.plugins[info.name] = PluginInfo(
+                **{**info.__dict__, "error": _describe_exception(exc)}
+            )
             if self._pm.is_registered(plugin):
                 self._pm.unregister(plugin)
             return
@@ -131,7 +135,9 @@ class Registry:
         reason = _missing_modules_reason(component)
         self._components[component.key] = ComponentInfo(component, info, reason)
 
-    def infos(self, kind: str | None = None, *, available_only: bool = False) -> list[ComponentInfo]:
+    def infos(
+        self, kind: str | None = None, *, available_only: bool = False
+    ) -> list[ComponentInfo]:
         """Registered components in a stable order (kind order, then name)."""
         found = [
             i

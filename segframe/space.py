@@ -40,7 +40,7 @@ class NamespacedTrial:
 
 @dataclass(frozen=True)
 class Slot:
-    """One preprocessing position in the chain: all components that map ``accepts`` to ``produces``."""
+    """One preprocessing position in the chain: the components mapping ``accepts`` to ``produces``."""
 
     accepts: str
     produces: str
@@ -123,6 +123,8 @@ class PipelineSpace:
         sampler = trial.suggest_categorical("sampler", [*samplers, NONE])
         model = trial.suggest_categorical("model", models)
         sampler_step = (
-            self._step(trial, self.samplers[sampler]) if sampler != NONE else StepSpec("sampler", NONE)
+            self._step(trial, self.samplers[sampler])
+            if sampler != NONE
+            else StepSpec("sampler", NONE)
         )
         return PipelineSpec(features, (*steps, sampler_step, self._step(trial, self.models[model])))

@@ -150,12 +150,16 @@ def stored_winner(study_name: str, url: str = DEFAULT_STORAGE) -> StoredPipeline
     try:
         _metadata.create_all(engine)
         with engine.connect() as connection:
-            row = connection.execute(
-                sa.select(pipelines_table)
-                .where(pipelines_table.c.study_name == study_name)
-                .order_by(pipelines_table.c.id.desc())
-                .limit(1)
-            ).mappings().first()
+            row = (
+                connection.execute(
+                    sa.select(pipelines_table)
+                    .where(pipelines_table.c.study_name == study_name)
+                    .order_by(pipelines_table.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             known = connection.execute(sa.select(pipelines_table.c.study_name).distinct()).scalars()
             known = sorted(known)
     except SQLAlchemyError as exc:

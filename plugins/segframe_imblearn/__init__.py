@@ -83,16 +83,29 @@ def segframe_components() -> list[Component]:
     return [
         *(
             Component(
-                "sampler", name, make_sampler(name), MATRIX, MATRIX, space=space,
-                applies=_enough_for_neighbours, description=text,
+                "sampler",
+                name,
+                make_sampler(name),
+                MATRIX,
+                MATRIX,
+                space=space,
+                applies=_enough_for_neighbours,
+                description=text,
                 requires_modules=("imblearn",),
             )
             for name, (space, text) in neighbour_based.items()
         ),
         *(
             Component(
-                "sampler", name, make_sampler(name), MATRIX, MATRIX, space=_ratio,
-                applies=_imbalanced, description=text, requires_modules=("imblearn",),
+                "sampler",
+                name,
+                make_sampler(name),
+                MATRIX,
+                MATRIX,
+                space=_ratio,
+                applies=_imbalanced,
+                description=text,
+                requires_modules=("imblearn",),
             )
             for name, text in (
                 ("random_over", "duplicate random minority customers"),

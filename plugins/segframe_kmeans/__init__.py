@@ -57,7 +57,12 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
 def segframe_components() -> list[Component]:
     return [
         Component(
-            "model", "kmeans", ClusterThenLabel, MATRIX, PREDICTION, space=_space,
+            "model",
+            "kmeans",
+            ClusterThenLabel,
+            MATRIX,
+            PREDICTION,
+            space=_space,
             description="K-Means, cluster-then-label (probability = smoothed cluster share)",
         )
     ]

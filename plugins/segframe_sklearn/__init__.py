@@ -28,7 +28,11 @@ def make_imputer(numeric_strategy: str = "median") -> ColumnTransformer:
     """Fill numeric gaps by ``numeric_strategy`` and categorical gaps with ``"missing"``."""
     return ColumnTransformer(
         [
-            ("numeric", SimpleImputer(strategy=numeric_strategy, keep_empty_features=True), NUMERIC),
+            (
+                "numeric",
+                SimpleImputer(strategy=numeric_strategy, keep_empty_features=True),
+                NUMERIC,
+            ),
             ("categorical", SimpleImputer(strategy="constant", fill_value="missing"), CATEGORICAL),
         ],
         verbose_feature_names_out=False,
@@ -86,23 +90,48 @@ def _logreg_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 def segframe_components() -> list[Component]:
     return [
         Component(
-            "preprocessor", "impute", make_imputer, FRAME, FRAME, space=_imputer_space,
-            optional=False, description="fill missing values (numeric by median/mean)",
+            "preprocessor",
+            "impute",
+            make_imputer,
+            FRAME,
+            FRAME,
+            space=_imputer_space,
+            optional=False,
+            description="fill missing values (numeric by median/mean)",
         ),
         Component(
-            "preprocessor", "onehot", make_onehot, FRAME, MATRIX, space=_onehot_space,
+            "preprocessor",
+            "onehot",
+            make_onehot,
+            FRAME,
+            MATRIX,
+            space=_onehot_space,
             description="one-hot encode categorical columns",
         ),
         Component(
-            "preprocessor", "ordinal", make_ordinal, FRAME, MATRIX,
+            "preprocessor",
+            "ordinal",
+            make_ordinal,
+            FRAME,
+            MATRIX,
             description="integer-code categorical columns",
         ),
         Component(
-            "preprocessor", "scale", make_scaler, MATRIX, MATRIX, space=_scaler_space,
+            "preprocessor",
+            "scale",
+            make_scaler,
+            MATRIX,
+            MATRIX,
+            space=_scaler_space,
             description="standard, robust or min-max scaling",
         ),
         Component(
-            "model", "logreg", make_logreg, MATRIX, PREDICTION, space=_logreg_space,
+            "model",
+            "logreg",
+            make_logreg,
+            MATRIX,
+            PREDICTION,
+            space=_logreg_space,
             description="logistic regression, the plain baseline",
         ),
     ]

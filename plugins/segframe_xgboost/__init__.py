@@ -33,7 +33,13 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
 def segframe_components() -> list[Component]:
     return [
         Component(
-            "model", "xgboost", make_xgboost, MATRIX, PREDICTION, space=_space,
-            requires_modules=("xgboost",), description="XGBoost gradient-boosted trees",
+            "model",
+            "xgboost",
+            make_xgboost,
+            MATRIX,
+            PREDICTION,
+            space=_space,
+            requires_modules=("xgboost",),
+            description="XGBoost gradient-boosted trees",
         )
     ]
