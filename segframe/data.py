@@ -40,8 +40,14 @@ class CustomerData:
         return EVENTS in self.frame.columns
 
 
-def read_table(source: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file; every failure becomes a :class:`DataError` naming the file."""
+def read_table(
+    source: str | Path | pd.DataFrame, what: str, id_column: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every failure becomes a :class:`DataError` naming the file.
+
+    Id-like CSV columns (``id_column`` or one of :data:`ID_CANDIDATES`) are read as text,
+    so an id such as ``00042`` keeps its leading zeros.
+    """
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(source)
@@ -50,14 +56,21 @@ def read_table(source: str | Path | pd.DataFrame, what: str) -> pd.DataFrame:
     if path.is_dir():
         raise DataError(f"The {what} path {str(path)!r} is a folder; pass a CSV or Parquet file.")
     if path.stat().st_size == 0:
-        raise DataError(f"The {what} file {str(path)!r} is empty. Pass a file with a header row and data.")
+        raise DataError(
+            f"The {what} file {str(path)!r} is empty. Pass a file with a header row and data."
+        )
     suffixes = [s.lower() for s in path.suffixes]
     try:
         if ".parquet" in suffixes or ".pq" in suffixes:
             frame = pd.read_parquet(path)
         else:
             sep = "\t" if ".tsv" in suffixes else ","
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8", low_memory=False)
+            header = pd.read_csv(path, sep=sep, encoding="utf-8", nrows=0).columns
+            wanted = {*ID_CANDIDATES, *([id_column.lower()] if id_column else [])}
+            text = {c for c in header if str(c).lower() in wanted}
+            frame = pd.read_csv(
+                path, sep=sep, encoding="utf-8", low_memory=False, dtype=dict.fromkeys(text, str)
+            )
     except UnicodeDecodeError as exc:
         raise DataError(
             f"The {what} file {str(path)!r} is not UTF-8 text (byte {exc.start}); re-save it as "
@@ -135,8 +148,14 @@ def _prepare_target(frame: pd.DataFrame, target: str) -> pd.Series:
     return y
 
 
+def _is_nested(column: pd.Series) -> bool:
+    """Whether ``column`` already holds joined events (a frame from an earlier load)."""
+    dtype = column.dtype
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_large_list(dtype.pyarrow_dtype)
+
+
 def positive_label(classes: list) -> object:
-    """The class that counts as positive for binary F1: 1/True/"yes"-like, else the rarer one."""
+    """The class that counts as positive for binary F1 when one is 1/True/"yes"-like, else None."""
     for value in classes:
         if str(value).strip().lower() in _TRUE_LIKE:
             return value
@@ -145,7 +164,7 @@ def positive_label(classes: list) -> object:
 
 def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFrame:
     """Read and validate an event log; returns columns id, timestamp, event, amount, item."""
-    events = read_table(source, "event log")
+    events = read_table(source, "event log", id_column)
     ev_id = _find_column(events, id_column, ID_CANDIDATES)
     if ev_id is None:
         raise DataError(
@@ -189,8 +208,10 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
     else:
         out["amount"] = np.nan
     item = columns["item"]
-    out["item"] = events[item].astype("string") if item is not None else pd.Series(
-        pd.NA, index=events.index, dtype="string"
+    out["item"] = (
+        events[item].astype("string")
+        if item is not None
+        else pd.Series(pd.NA, index=events.index, dtype="string")
     )
     return out
 
@@ -220,7 +241,9 @@ def nest_events(customer_ids: pd.Index, events: pd.DataFrame) -> tuple[pd.Series
         names=list(EVENT_FIELDS),
     )
     nested = pa.LargeListArray.from_arrays(pa.array(offsets), struct)
-    return pd.Series(pd.arrays.ArrowExtensionArray(nested), index=customer_ids, name=EVENTS), unknown
+    return pd.Series(
+        pd.arrays.ArrowExtensionArray(nested), index=customer_ids, name=EVENTS
+    ), unknown
 
 
 def load_customers(
@@ -231,7 +254,7 @@ def load_customers(
     events: str | Path | pd.DataFrame | None = None,
 ) -> CustomerData:
     """Load the customer table (and event log) into a :class:`CustomerData`."""
-    table = read_table(data, "customer table")
+    table = read_table(data, "customer table", id_column)
     table.columns = [str(c) for c in table.columns]
     id_col = _resolve_id(table, id_column, "customer table")
     if id_col is None and events is not None:
@@ -243,7 +266,10 @@ def load_customers(
     if id_col is not None:
         ids = table[id_col]
         if ids.isna().any():
-            raise DataError(f"The id column {id_col!r} has {int(ids.isna().sum())} empty values.")
+            raise DataError(
+                f"The id column {id_col!r} has {int(ids.isna().sum())} empty values. Every "
+                "customer needs an id; fill them in or drop those rows."
+            )
         ids = ids.astype(str)
         dupes = ids[ids.duplicated()]
         if len(dupes):
@@ -259,8 +285,11 @@ def load_customers(
     frame = _coerce_numeric_text(table.drop(columns=drop))
     frame.index = index
     notes: list[str] = []
-    if EVENTS in frame.columns:
-        raise DataError(f"The customer table has a column named {EVENTS!r}; that name is reserved.")
+    if EVENTS in frame.columns and (events is not None or not _is_nested(frame[EVENTS])):
+        raise DataError(
+            f"The customer table has a column named {EVENTS!r}; that name is reserved for the "
+            "joined event log. Rename the column."
+        )
     if events is not None:
         log = load_events(events, id_col)
         frame[EVENTS], unknown = nest_events(frame.index, log)
@@ -273,7 +302,7 @@ def load_customers(
 
 @dataclass(frozen=True)
 class EventArrays:
-    """Flat numpy views of the nested events of a frame (customer i owns offsets[i]:offsets[i+1])."""
+    """Flat numpy views of nested events; customer i owns offsets[i]:offsets[i+1]."""
 
     offsets: np.ndarray
     timestamp: np.ndarray  # datetime64[ns]

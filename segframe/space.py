@@ -40,7 +40,7 @@ class NamespacedTrial:
 
 @dataclass(frozen=True)
 class Slot:
-    """One preprocessing position in the chain: the components mapping ``accepts`` to ``produces``."""
+    """One position in the preprocessing chain: every component from ``accepts`` to ``produces``."""
 
     accepts: str
     produces: str

@@ -72,7 +72,7 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 def _storage_error(url: str, exc: BaseException) -> StorageError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     hint = ""
-    if isinstance(exc, NoSuchModuleError | ModuleNotFoundError):
+    if isinstance(exc, NoSuchModuleError | ImportError):
         hint = " For PostgreSQL install the driver: pip install 'segframe[postgres]'."
     return StorageError(
         _scrub(
@@ -87,7 +87,7 @@ def engine_for(url: str) -> sa.Engine:
     """A SQLAlchemy engine for ``url`` (errors name the redacted URL)."""
     try:
         return sa.create_engine(url, **_engine_kwargs(url))
-    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ValueError) as exc:
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         raise _storage_error(url, exc) from None
 
 
@@ -95,7 +95,7 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's storage on ``url``; its schema is created here, once, before any worker runs."""
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
-    except (SQLAlchemyError, ArgumentError, ModuleNotFoundError, ValueError, OSError) as exc:
+    except (SQLAlchemyError, ArgumentError, ImportError, ValueError, OSError) as exc:
         raise _storage_error(url, exc) from None
 
 

@@ -12,13 +12,17 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
 
 from segframe import Component, SearchContext, hookimpl
 from segframe.components import MATRIX, PREDICTION
 
 
 class ClusterThenLabel(ClassifierMixin, BaseEstimator):
-    """K-Means clusters whose predicted probabilities are smoothed class shares."""
+    """K-Means clusters whose predicted probabilities are smoothed class shares.
+
+    Inputs are standardised first: K-Means distances are meaningless across raw scales.
+    """
 
     def __init__(self, n_clusters: int = 8, init: str = "k-means++", smoothing: float = 1.0):
         self.n_clusters = n_clusters
@@ -26,7 +30,8 @@ class ClusterThenLabel(ClassifierMixin, BaseEstimator):
         self.smoothing = smoothing
 
     def fit(self, X: Any, y: Any) -> ClusterThenLabel:
-        X = np.asarray(X, dtype=float)
+        self.scaler_ = StandardScaler().fit(np.asarray(X, dtype=float))
+        X = self.scaler_.transform(np.asarray(X, dtype=float))
         y = np.asarray(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_clusters = min(self.n_clusters, len(X))
@@ -39,7 +44,8 @@ class ClusterThenLabel(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.cluster_proba_[self.kmeans_.predict(np.asarray(X, dtype=float))]
+        X = self.scaler_.transform(np.asarray(X, dtype=float))
+        return self.cluster_proba_[self.kmeans_.predict(X)]
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     MinMaxScaler,
     OneHotEncoder,
@@ -63,8 +64,11 @@ def make_scaler(method: str = "standard") -> Any:
     return SCALERS[method]()
 
 
-def make_logreg(C: float = 1.0, class_weight: str | None = None) -> LogisticRegression:
-    return LogisticRegression(C=C, class_weight=class_weight, max_iter=2000)
+def make_logreg(C: float = 1.0, class_weight: str | None = None) -> Pipeline:
+    """Standardised logistic regression: unscaled inputs make lbfgs crawl and C meaningless."""
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=500)
+    )
 
 
 def _imputer_space(trial: Any, context: SearchContext) -> dict[str, Any]:

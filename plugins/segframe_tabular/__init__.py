@@ -58,6 +58,8 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
         if len(events.timestamp) == 0:
             raise DataError("The event log has no events for these customers; RFM needs some.")
         self.reference_time_ = events.timestamp.max()
+        # Learned here, not per batch: without amounts, every event counts as a purchase.
+        self.has_amounts_ = bool(np.isfinite(events.amount).any())
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +73,7 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
         tenure[has] = (self.reference_time_ - ev.timestamp[starts[has]]) / DAY
         amount = np.nan_to_num(ev.amount, nan=0.0)
         purchase = (amount > 0) | (ev.event == "purchase")
-        if not np.isfinite(ev.amount).any():
+        if not self.has_amounts_:
             purchase = np.ones_like(purchase)
         owner = ev.owner
         frequency = np.bincount(owner, weights=purchase, minlength=len(counts))
@@ -149,15 +151,31 @@ def _aggregate_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 def segframe_components() -> list[Component]:
     return [
         Component(
-            "features", "tabular", TabularColumns, RAW, FRAME, applies=_has_columns,
+            "features",
+            "tabular",
+            TabularColumns,
+            RAW,
+            FRAME,
+            applies=_has_columns,
             description="the customer table's own columns (numeric and categorical)",
         ),
         Component(
-            "features", "rfm", RFMFeatures, RAW, FRAME, applies=_has_events,
+            "features",
+            "rfm",
+            RFMFeatures,
+            RAW,
+            FRAME,
+            applies=_has_events,
             description="recency, frequency, monetary value and tenure from the event log",
         ),
         Component(
-            "features", "event_aggregates", EventAggregates, RAW, FRAME, space=_aggregate_space,
-            applies=_has_events, description="count, share and recency of each event type",
+            "features",
+            "event_aggregates",
+            EventAggregates,
+            RAW,
+            FRAME,
+            space=_aggregate_space,
+            applies=_has_events,
+            description="count, share and recency of each event type",
         ),
     ]

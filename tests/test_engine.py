@@ -1,0 +1,201 @@
+"""The search engine end to end on small data with real Optuna studies in SQLite."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+import segframe
+from segframe import Component, hookimpl
+from segframe.data import CustomerData
+from segframe.engine import _Evaluator
+from segframe.errors import DataError, SegframeError, StorageError
+from segframe.pipeline import PipelineSpec, StepSpec
+from segframe.registry import Registry
+from segframe.storage import stored_winner
+
+SEEN: dict[str, list[np.ndarray]] = {"fit": [], "predict": []}
+
+
+class SpyModel(ClassifierMixin, BaseEstimator):
+    """Records every matrix it is fitted on and asked to predict."""
+
+    def fit(self, X, y):
+        SEEN["fit"].append(np.asarray(X))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        SEEN["predict"].append(np.asarray(X))
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+
+class ExplodingModel(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("explodes on purpose")
+
+
+class TestPlugin:
+    @hookimpl
+    def segframe_components(self):
+        return [
+            Component("model", "spy", SpyModel, "matrix", "prediction"),
+            Component("model", "explodes", ExplodingModel, "matrix", "prediction"),
+        ]
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.load(extra=[TestPlugin()])
+
+
+def test_sampler_never_touches_validation_folds(small_demo, registry):
+    """SMOTE adds rows when fitting; validation folds must reach the model untouched."""
+    SEEN["fit"].clear()
+    SEEN["predict"].clear()
+    spec = PipelineSpec(
+        features=(StepSpec("features", "rfm"),),
+        steps=(
+            StepSpec("preprocessor", "impute"),
+            StepSpec("preprocessor", "ordinal"),
+            StepSpec("sampler", "smote", {"k_neighbors": 3, "ratio": 1.0}),
+            StepSpec("model", "spy"),
+        ),
+    )
+    X, y = small_demo.frame, small_demo.target
+    evaluate = _Evaluator(X, y, folds=3, seed=0, registry=registry, positive=1)
+    evaluate(spec, report=None)
+    train_sizes = [len(train) for train, _ in evaluate.folds]
+    valid_sizes = [len(valid) for _, valid in evaluate.folds]
+    assert [len(m) for m in SEEN["fit"]] != train_sizes  # SMOTE really ran on training folds
+    assert all(len(m) > n for m, n in zip(SEEN["fit"], train_sizes, strict=True))
+    assert [len(m) for m in SEEN["predict"]] == valid_sizes
+    rfm = registry.get("features", "rfm").factory().fit(X).transform(X).to_numpy()
+    for (_, valid), matrix in zip(evaluate.folds, SEEN["predict"], strict=True):
+        real = np.nan_to_num(rfm[valid])
+        assert matrix.shape[0] == real.shape[0]
+        # every validation row is a real customer's features (no synthetic rows)
+        assert np.allclose(np.sort(matrix[:, 1]), np.sort(real[:, 1]), equal_nan=True)
+
+
+def test_search_is_reproducible_under_a_seed(small_demo, tmp_path):
+    def run(name: str, seed: int):
+        result = segframe.search(
+            small_demo,
+            storage=f"sqlite:///{tmp_path / name}",
+            trials=5,
+            seed=seed,
+            models=["logreg", "kmeans"],
+        )
+        board = result.leaderboard().sort_values("trial")
+        study = optuna.load_study(
+            study_name=result.study_name, storage=f"sqlite:///{tmp_path / name}"
+        )
+        return [t.params for t in study.trials], board[["f1", "auc"]], result.holdout_scores
+
+    params_a, scores_a, holdout_a = run("a.db", seed=7)
+    params_b, scores_b, holdout_b = run("b.db", seed=7)
+    params_c, _, _ = run("c.db", seed=8)
+    assert params_a == params_b
+    pd.testing.assert_frame_equal(scores_a, scores_b)
+    assert holdout_a == holdout_b
+    assert params_a != params_c
+
+
+def test_failing_candidates_become_failed_trials_and_the_search_goes_on(
+    small_demo, storage, registry
+):
+    result = segframe.search(
+        small_demo,
+        storage=storage,
+        trials=6,
+        models=["explodes", "logreg"],
+        registry=registry,
+        seed=1,
+    )
+    board = result.leaderboard()
+    failed = board[board.state == "FAIL"]
+    assert len(failed) >= 1
+    assert failed.error.str.contains("explodes on purpose").all()
+    assert (board.state == "COMPLETE").any()
+    assert result.best_spec.model.name == "logreg"
+
+
+def test_no_completed_trial_stores_nothing(small_demo, storage, registry):
+    with pytest.raises(SegframeError, match=r"No candidate pipeline completed.*explodes"):
+        segframe.search(
+            small_demo,
+            storage=storage,
+            trials=2,
+            models=["explodes"],
+            registry=registry,
+            study="doomed",
+        )
+    with pytest.raises(StorageError, match="no stored pipeline for study 'doomed'"):
+        stored_winner("doomed", storage)
+
+
+def test_budget_is_the_study_total_and_a_rerun_continues(small_demo, storage):
+    segframe.search(small_demo, storage=storage, trials=3, study="s", models=["logreg"])
+    segframe.search(small_demo, storage=storage, trials=5, study="s", models=["logreg"])
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert len(study.trials) == 5
+
+
+def test_timeout_budget(small_demo, storage):
+    result = segframe.search(
+        small_demo, storage=storage, trials=None, timeout=1.0, models=["logreg"]
+    )
+    assert len(result.leaderboard()) >= 1
+
+
+def test_single_objective_reports_folds_for_pruning(small_demo, storage):
+    result = segframe.search(
+        small_demo, storage=storage, trials=3, objective="auc", models=["logreg"], cv=3
+    )
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    assert len(study.directions) == 1
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert all(sorted(t.intermediate_values) == [0, 1, 2] for t in complete)
+    assert result.best_trial == max(complete, key=lambda t: t.values[0]).number
+
+
+def test_both_objective_winner_is_on_the_pareto_front(small_demo, storage):
+    result = segframe.search(small_demo, storage=storage, trials=6, models=["logreg", "kmeans"])
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    front = {t.number for t in study.best_trials}
+    assert result.best_trial in front
+    best = max((t for t in study.best_trials), key=lambda t: (sum(t.values) / 2, t.values[1]))
+    assert result.best_trial == best.number
+
+
+def test_multiclass_target(small_demo, storage):
+    frame = small_demo.frame.copy()
+    tiers = pd.qcut(
+        frame["age"].fillna(frame["age"].median()).rank(method="first"),
+        3,
+        labels=["young", "middle", "senior"],
+    ).astype(str)
+    data = CustomerData(frame, pd.Series(tiers, index=frame.index), "customer_id", "tier")
+    result = segframe.search(data, storage=storage, trials=3, models=["logreg", "xgboost"])
+    assert set(result.best_pipeline.classes_) == {"young", "middle", "senior"}
+    assert np.isfinite(result.holdout_scores["f1"]) and np.isfinite(result.holdout_scores["auc"])
+    assert result.holdout_scores["auc"] > 0.7  # age is among the features
+
+
+def test_a_study_keeps_its_target(small_demo, storage):
+    segframe.search(small_demo, storage=storage, trials=1, study="x", models=["logreg"])
+    other = CustomerData(small_demo.frame, small_demo.target[::-1], "customer_id", "other")
+    with pytest.raises(SegframeError, match="started with target 'will_buy_again'"):
+        segframe.search(other, storage=storage, trials=2, study="x")
+
+
+def test_too_few_customers_in_a_class(small_demo, storage):
+    label = pd.Series(0, index=small_demo.frame.index, name="label")
+    label.iloc[:3] = 1
+    data = CustomerData(small_demo.frame, label, "customer_id", "label")
+    with pytest.raises(DataError, match=r"too few customers.*1: 3"):
+        segframe.search(data, storage=storage, trials=1)
