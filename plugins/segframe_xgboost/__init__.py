@@ -11,7 +11,9 @@ from segframe.components import MATRIX, PREDICTION
 def make_xgboost(**params: Any) -> Any:
     from xgboost import XGBClassifier
 
-    return XGBClassifier(tree_method="hist", n_jobs=2, random_state=0, verbosity=0, **params)
+    # One thread: OpenMP threads that spin-wait for a busy core slow fitting by 10-50x, and
+    # parallel trials (several workers) are the better use of several cores.
+    return XGBClassifier(tree_method="hist", n_jobs=1, random_state=0, verbosity=0, **params)
 
 
 def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
