@@ -397,6 +397,7 @@ def _store_winner(
         spec=spec.to_dict(),
         segframe_version=__version__,
         plugin_versions=versions,
+        task="classification",
         holdout_f1=holdout_scores["f1"],
         holdout_auc=holdout_scores["auc"],
         details=details,

@@ -39,8 +39,9 @@ pipelines_table = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("segframe_version", sa.String(64), nullable=False),
     sa.Column("plugin_versions", sa.Text, nullable=False),
-    sa.Column("holdout_f1", sa.Float, nullable=False),
-    sa.Column("holdout_auc", sa.Float, nullable=False),
+    sa.Column("task", sa.String(32), nullable=False),  # "classification" or "segmentation"
+    sa.Column("holdout_f1", sa.Float, nullable=True),  # None for unsupervised segmentations
+    sa.Column("holdout_auc", sa.Float, nullable=True),
     sa.Column("details", sa.Text, nullable=False),
 )
 
@@ -111,8 +112,9 @@ class StoredPipeline:
     sha256: str
     segframe_version: str
     plugin_versions: dict[str, str]
-    holdout_f1: float
-    holdout_auc: float
+    task: str
+    holdout_f1: float | None
+    holdout_auc: float | None
     details: dict[str, Any]
 
 

@@ -100,3 +100,32 @@ def test_passwords_never_appear_in_cli_output():
     assert out.returncode == 2
     assert "s3cr3t-pw" not in out.stdout + out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_database_opens_in_optuna_dashboard(searched):
+    """optuna-dashboard reads the study database as it is, segframe's table beside Optuna's."""
+    import io
+    import json
+
+    from optuna_dashboard import wsgi
+
+    url, result = searched
+    app = wsgi(url)
+
+    def get(path: str) -> dict:
+        status: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "x",
+            "SERVER_PORT": "80", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http",
+            "wsgi.errors": io.StringIO(),
+        }  # fmt: skip
+        body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+        assert status[0].startswith("200"), status
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    study = next(s for s in summaries if s["study_name"] == "shop")
+    detail = get(f"/api/studies/{study['study_id']}")
+    assert len(detail["trials"]) == 4
+    assert detail["objective_names"] == ["f1", "auc"]
+    assert result.best_trial in {t["number"] for t in detail["best_trials"]}
