@@ -1,14 +1,15 @@
 """The search space over whole pipelines, sampled one Optuna trial at a time.
 
-Component choices are categorical parameters (``features``, ``frame_to_matrix``,
-``sampler``, ``model``…); each component's own parameters are suggested only when
-that component is chosen, under its name (``xgboost.max_depth``), so the space is
-conditional and names never collide.
+Component choices are categorical parameters (``model``, ``matrix_features``,
+``frame_to_matrix``, ``matrix_sampler``…); each component's own parameters are
+suggested only when that component is chosen, under its name (``xgboost.max_depth``),
+so the space is conditional and names never collide. The model is chosen first and
+the chain is built to fit what it accepts, so SMOTE never sees token sequences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +76,6 @@ class PipelineSpace:
         if models:
             chosen = [registry.get("model", name) for name in models]
             usable["model"] = [c for c in chosen if c.applies(context)]
-        builders = usable["features"]
-        if not builders:
-            raise PluginError("No feature builder fits this data; is the customer table empty?")
-        self.features = {c.name: [c] for c in builders}
-        if len(builders) > 1:
-            self.features["+".join(c.name for c in builders)] = builders
         groups: dict[tuple[str, str], list[Component]] = {}
         for component in usable["preprocessor"]:
             groups.setdefault((component.accepts, component.produces), []).append(component)
@@ -89,42 +84,77 @@ class PipelineSpace:
             key=lambda s: (_form_rank(s.accepts), _form_rank(s.produces)),
         )
         self.samplers = {c.name: c for c in usable["sampler"]}
-        self.models = {c.name: c for c in usable["model"]}
+        #: per form a model accepts: feature-builder choices whose output can reach that form
+        self.features = {
+            form: _feature_options(usable["features"], form, self._reaches)
+            for form in {m.accepts for m in usable["model"]}
+        }
+        self.models = {c.name: c for c in usable["model"] if self.features[c.accepts]}
         if not self.models:
             raise PluginError(
-                "No model is available for this search. Run `segframe plugins` to see which "
-                "models are installed and why others are unavailable."
+                "No model can be used for this data: none is available, or no feature builder "
+                "produces what they accept. Run `segframe plugins` to see which components are "
+                "installed and why others are unavailable."
             )
+
+    def _reaches(self, start: str, goal: str) -> bool:
+        """Whether preprocessing slots can turn form ``start`` into form ``goal``."""
+        seen, frontier = {start}, [start]
+        while frontier:
+            form = frontier.pop()
+            for slot in self.slots:
+                if slot.accepts == form and slot.produces not in seen:
+                    seen.add(slot.produces)
+                    frontier.append(slot.produces)
+        return goal in seen
 
     def _step(self, trial: Any, component: Component) -> StepSpec:
         params = dict(component.space(NamespacedTrial(trial, component.name), self.context))
         return StepSpec(component.kind, component.name, params)
 
     def sample(self, trial: Any) -> PipelineSpec:
-        """Suggest one whole pipeline on ``trial``."""
-        label = trial.suggest_categorical("features", list(self.features))
-        features = tuple(self._step(trial, c) for c in self.features[label])
-        form, steps = self.features[label][0].produces, []
+        """Suggest one whole pipeline on ``trial``: the model first, then a chain that fits it.
+
+        Choices whose options depend on the model's input form get one parameter per form
+        (``matrix_features``, ``matrix_sampler``), since an Optuna parameter keeps one set
+        of choices for the whole study.
+        """
+        model = self.models[trial.suggest_categorical("model", list(self.models))]
+        goal = model.accepts
+        options = self.features[goal]
+        label = trial.suggest_categorical(f"{goal}_features", list(options))
+        features = tuple(self._step(trial, c) for c in options[label])
+        form, steps = options[label][0].produces, []
         for slot in self.slots:
-            if slot.accepts != form:
+            converts = slot.produces != slot.accepts
+            if slot.accepts != form or (converts and not self._reaches(slot.produces, goal)):
                 continue
             name = trial.suggest_categorical(slot.parameter, slot.choices)
-            if name == NONE:
-                continue
-            steps.append(self._step(trial, next(c for c in slot.components if c.name == name)))
-            form = slot.produces
+            if name != NONE:
+                steps.append(self._step(trial, next(c for c in slot.components if c.name == name)))
+                form = slot.produces
         samplers = [n for n, c in self.samplers.items() if c.accepts == form]
-        models = [n for n, c in self.models.items() if c.accepts == form]
-        if not models:
-            raise PluginError(
-                f"No preprocessing chain turns features into what the models accept ({form!r} "
-                "reached). Install a preprocessor plugin that produces it."
-            )
-        sampler = trial.suggest_categorical("sampler", [*samplers, NONE])
-        model = trial.suggest_categorical("model", models)
+        sampler = (
+            trial.suggest_categorical(f"{form}_sampler", [*samplers, NONE]) if samplers else NONE
+        )
         sampler_step = (
             self._step(trial, self.samplers[sampler])
             if sampler != NONE
             else StepSpec("sampler", NONE)
         )
-        return PipelineSpec(features, (*steps, sampler_step, self._step(trial, self.models[model])))
+        return PipelineSpec(features, (*steps, sampler_step, self._step(trial, model)))
+
+
+def _feature_options(
+    builders: list[Component], goal: str, reaches: Callable[[str, str], bool]
+) -> dict[str, list[Component]]:
+    """Each builder whose output can reach ``goal`` alone, plus those of one form together."""
+    usable = [b for b in builders if reaches(b.produces, goal)]
+    options = {b.name: [b] for b in usable}
+    by_form: dict[str, list[Component]] = {}
+    for builder in usable:
+        by_form.setdefault(builder.produces, []).append(builder)
+    for group in by_form.values():
+        if len(group) > 1:
+            options["+".join(b.name for b in group)] = group
+    return options

@@ -55,9 +55,10 @@ def test_chains_fit_together():
 
 
 def test_event_features_need_an_event_log_and_tabular_needs_columns():
-    assert set(PipelineSpace(Registry.load(), context(has_events=False)).features) == {"tabular"}
+    no_events = PipelineSpace(Registry.load(), context(has_events=False))
+    assert set(no_events.features["matrix"]) == {"tabular"}
     no_columns = PipelineSpace(Registry.load(), context(n_tabular_columns=0))
-    assert "tabular" not in {c.name for cs in no_columns.features.values() for c in cs}
+    assert "tabular" not in {c.name for cs in no_columns.features["matrix"].values() for c in cs}
 
 
 def test_neighbour_samplers_drop_out_when_a_class_is_tiny():
