@@ -31,6 +31,7 @@ from segframe.errors import DataError, SegframeError
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import score
 from segframe.pipeline import PipelineSpec, SegmentPipeline, build_pipeline
+from segframe.progress import epoch_reporting
 from segframe.registry import Registry, default_registry
 from segframe.space import PipelineSpace
 from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact, save_winner
@@ -173,16 +174,17 @@ class _Evaluator:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         self.folds = list(splitter.split(np.zeros(len(y)), y))
 
-    def __call__(self, spec: PipelineSpec, report: Callable[[float, int], None] | None) -> dict:
+    def __call__(self, spec: PipelineSpec, pruning: _Pruning | None) -> dict:
         fold_scores = []
-        for step, (train, valid) in enumerate(self.folds):
+        for fold, (train, valid) in enumerate(self.folds):
             estimator = build_pipeline(spec, self.registry, self.positive)
-            estimator.fit(self.X.iloc[train], self.y.iloc[train])
+            with epoch_reporting(pruning.epoch_reporter(fold) if pruning else None):
+                estimator.fit(self.X.iloc[train], self.y.iloc[train])
             proba = estimator.predict_proba(self.X.iloc[valid])
             codes = estimator.label_encoder_.transform(self.y.iloc[valid].to_numpy())
             fold_scores.append(score(codes, proba, estimator.positive_index_))
-            if report is not None:
-                report(step, fold_scores)
+            if pruning is not None:
+                pruning.after_fold(fold, fold_scores)
         f1 = np.array([s["f1"] for s in fold_scores])
         auc = np.array([s["auc"] for s in fold_scores])
         return {
@@ -296,10 +298,10 @@ def _run_trials(
             text = spec.describe()
             trial.set_user_attr("pipeline", spec.to_dict())
             trial.set_user_attr("pipeline_text", text)
-            report = None if objective == "both" else _pruning_reporter(trial, objective)
+            pruning = None if objective == "both" else _Pruning(trial, objective)
             with warnings.catch_warnings():  # convergence chatter would drown the progress bar
                 warnings.simplefilter("ignore")
-                result = evaluate(spec, report)
+                result = evaluate(spec, pruning)
             for key, value in result.items():
                 trial.set_user_attr(key, value)
             values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
@@ -320,13 +322,33 @@ def _run_trials(
             on_trial(_event(study, trial.number, state, text, error, trials))
 
 
-def _pruning_reporter(trial: optuna.Trial, objective: str) -> Callable[[int, list], None]:
-    def report(step: int, fold_scores: list[dict[str, float]]) -> None:
-        trial.report(float(np.mean([s[objective] for s in fold_scores])), step)
-        if trial.should_prune():
+class _Pruning:
+    """Intermediate values of one single-objective trial, and the prune decision.
+
+    Each fold owns a block of steps: its models' epochs report at ``fold * STEPS + epoch``
+    and the fold's own score at the block's last step, so steps compare like with like
+    across trials.
+    """
+
+    STEPS = 10_000
+
+    def __init__(self, trial: optuna.Trial, objective: str) -> None:
+        self.trial, self.objective = trial, objective
+
+    def _report(self, value: float, step: int) -> None:
+        self.trial.report(float(value), step)
+        if self.trial.should_prune():
             raise optuna.TrialPruned()
 
-    return report
+    def epoch_reporter(self, fold: int) -> Callable[[float, int], None]:
+        def report(value: float, epoch: int) -> None:
+            self._report(value, fold * self.STEPS + min(epoch, self.STEPS - 2))
+
+        return report
+
+    def after_fold(self, fold: int, fold_scores: list[dict[str, float]]) -> None:
+        mean = np.mean([s[self.objective] for s in fold_scores])
+        self._report(mean, (fold + 1) * self.STEPS - 1)
 
 
 def _event(

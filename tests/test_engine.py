@@ -67,7 +67,7 @@ def test_sampler_never_touches_validation_folds(small_demo, registry):
     )
     X, y = small_demo.frame, small_demo.target
     evaluate = _Evaluator(X, y, folds=3, seed=0, registry=registry, positive=1)
-    evaluate(spec, report=None)
+    evaluate(spec, pruning=None)
     train_sizes = [len(train) for train, _ in evaluate.folds]
     valid_sizes = [len(valid) for _, valid in evaluate.folds]
     assert [len(m) for m in SEEN["fit"]] != train_sizes  # SMOTE really ran on training folds
@@ -159,7 +159,8 @@ def test_single_objective_reports_folds_for_pruning(small_demo, storage):
     study = optuna.load_study(study_name=result.study_name, storage=storage)
     assert len(study.directions) == 1
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert all(sorted(t.intermediate_values) == [0, 1, 2] for t in complete)
+    fold_steps = [9_999, 19_999, 29_999]
+    assert all(sorted(t.intermediate_values) == fold_steps for t in complete)
     assert result.best_trial == max(complete, key=lambda t: t.values[0]).number
 
 
