@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from segframe.device import gpu_present
 from segframe.errors import SegframeError
 from segframe.storage import DEFAULT_STORAGE, redact
 
@@ -67,6 +68,7 @@ def plugins(as_json: JsonOption = False) -> None:
         registry = default_registry()
     except SegframeError as exc:
         _fail(exc)
+    gpu = gpu_present()
     rows = [
         {
             "kind": i.component.kind,
@@ -77,7 +79,7 @@ def plugins(as_json: JsonOption = False) -> None:
             "reason": i.unavailable,
             "accepts": i.component.accepts,
             "produces": i.component.produces,
-            "device": "gpu" if i.component.uses_gpu else "cpu",
+            "device": ("gpu" if gpu else "cpu (no GPU found)") if i.component.uses_gpu else "cpu",
             "description": i.component.description,
         }
         for i in registry.infos()
@@ -96,7 +98,8 @@ def plugins(as_json: JsonOption = False) -> None:
         print(json.dumps({"components": rows, "broken_plugins": broken}, indent=2))
         return
     table = Table(title="segframe components")
-    for column in ("kind", "name", "plugin", "status", "accepts → produces", "description"):
+    columns = ("kind", "name", "plugin", "status", "accepts → produces", "device", "description")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         status = (
@@ -108,6 +111,7 @@ def plugins(as_json: JsonOption = False) -> None:
             row["plugin"],
             status,
             f"{row['accepts']} → {row['produces']}",
+            row["device"],
             row["description"],
         )
     console.print(table)
@@ -149,6 +153,7 @@ def search(
     models: Annotated[str | None, typer.Option(help="Comma-separated model names.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
+    device: Annotated[str, typer.Option(help="GPU-capable models run on: auto|cpu|gpu.")] = "auto",
 ) -> None:
     """Search pipelines and store the winner in the study database."""
     from segframe.engine import search as run_search
@@ -190,6 +195,7 @@ def search(
                 models=model_names,
                 seed=seed,
                 cv=cv,
+                device=device,
                 on_trial=on_trial,
             )
         board = result.leaderboard()

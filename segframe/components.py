@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 #: Version of the component contract and hook specs; bumped on incompatible change.
 CONTRACT_VERSION = 1
 
@@ -21,7 +23,23 @@ KINDS: tuple[Kind, ...] = ("features", "preprocessor", "sampler", "model")
 RAW = "raw"  # customer frame (id as index) with the nested ``events`` column
 FRAME = "frame"  # feature frame: numeric and categorical columns, may hold NaN
 MATRIX = "matrix"  # all-numeric, complete feature matrix
+SEQUENCES = "sequences"  # a SequenceBatch: token sequences plus per-customer side features
 PREDICTION = "prediction"  # class probabilities
+
+
+@dataclass(frozen=True)
+class SequenceBatch:
+    """The ``sequences`` form: what sequence models (CNN, LSTM) take as their two inputs.
+
+    ``tokens`` is an int32 array (customers × length, 0 = padding, most recent event
+    last); ``features`` a float32 array (customers × side features, complete, scaled).
+    """
+
+    tokens: np.ndarray
+    features: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class SearchContext:
     minority_ratio: float  # smallest over largest class count (1.0 = balanced)
     has_events: bool
     n_tabular_columns: int
+    device: str = "cpu"  # "cpu" or "gpu": where components that can use a GPU should run
 
 
 Space = Callable[[Any, SearchContext], Mapping[str, Any]]

@@ -27,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from segframe import __version__
 from segframe.components import SearchContext
 from segframe.data import CustomerData, load_customers, positive_label
+from segframe.device import resolve_device
 from segframe.errors import DataError, SegframeError
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import score
@@ -114,7 +115,9 @@ def _check_class_sizes(y: pd.Series, folds: int, holdout: float) -> None:
         )
 
 
-def _context(frame: pd.DataFrame, y: pd.Series, folds: int, has_events: bool) -> SearchContext:
+def _context(
+    frame: pd.DataFrame, y: pd.Series, folds: int, has_events: bool, device: str
+) -> SearchContext:
     counts = y.value_counts()
     return SearchContext(
         n_rows=len(frame),
@@ -123,6 +126,7 @@ def _context(frame: pd.DataFrame, y: pd.Series, folds: int, has_events: bool) ->
         minority_ratio=float(counts.min() / counts.max()),
         has_events=has_events,
         n_tabular_columns=sum(1 for c in frame.columns if c != "events"),
+        device=device,
     )
 
 
@@ -211,6 +215,7 @@ def search(
     seed: int = 0,
     cv: int = 3,
     holdout: float = 0.2,
+    device: str = "auto",
     registry: Registry | None = None,
     on_trial: Callable[[TrialEvent], None] | None = None,
 ) -> SearchResult:
@@ -218,6 +223,7 @@ def search(
 
     ``trials`` is the study's total budget of finished trials: running the same study
     again continues it up to that total. ``timeout`` (seconds) bounds this run.
+    ``device`` (auto, cpu, gpu) tells GPU-capable components where to run.
     """
     if objective not in OBJECTIVES:
         raise SegframeError(
@@ -242,7 +248,7 @@ def search(
     X_train, X_hold, y_train, y_hold = train_test_split(
         customers.frame, y, test_size=holdout, stratify=y, random_state=seed
     )
-    context = _context(X_train, y_train, cv, customers.has_events)
+    context = _context(X_train, y_train, cv, customers.has_events, resolve_device(device))
     space = PipelineSpace(registry, context, models)
     name = study or (
         "demo"

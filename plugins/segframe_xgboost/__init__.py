@@ -26,6 +26,8 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
         "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
     }
+    if context.device == "gpu":
+        params["device"] = "cuda"
     if context.n_classes == 2 and trial.suggest_categorical("balance", [False, True]):
         params["scale_pos_weight"] = 1.0 / context.minority_ratio
     return params
@@ -42,6 +44,7 @@ def segframe_components() -> list[Component]:
             PREDICTION,
             space=_space,
             requires_modules=("xgboost",),
+            uses_gpu=True,
             description="XGBoost gradient-boosted trees",
         )
     ]
