@@ -73,43 +73,33 @@ def _imbalanced(context: SearchContext) -> bool:
     return context.minority_ratio < 0.95
 
 
+#: name → (search space, when it applies, description)
+CATALOGUE = {
+    "smote": (_smote_space, _enough_for_neighbours, "SMOTE: interpolate new minority customers"),
+    "borderline_smote": (
+        _borderline_space,
+        _enough_for_neighbours,
+        "Borderline-SMOTE: SMOTE near the class border",
+    ),
+    "adasyn": (_adasyn_space, _enough_for_neighbours, "ADASYN: SMOTE weighted towards hard cases"),
+    "random_over": (_ratio, _imbalanced, "duplicate random minority customers"),
+    "random_under": (_ratio, _imbalanced, "drop random majority customers"),
+}
+
+
 @hookimpl
 def segframe_components() -> list[Component]:
-    neighbour_based = {
-        "smote": (_smote_space, "SMOTE: interpolate new minority customers"),
-        "borderline_smote": (_borderline_space, "Borderline-SMOTE: SMOTE near the class border"),
-        "adasyn": (_adasyn_space, "ADASYN: SMOTE weighted towards hard customers"),
-    }
     return [
-        *(
-            Component(
-                "sampler",
-                name,
-                make_sampler(name),
-                MATRIX,
-                MATRIX,
-                space=space,
-                applies=_enough_for_neighbours,
-                description=text,
-                requires_modules=("imblearn",),
-            )
-            for name, (space, text) in neighbour_based.items()
-        ),
-        *(
-            Component(
-                "sampler",
-                name,
-                make_sampler(name),
-                MATRIX,
-                MATRIX,
-                space=_ratio,
-                applies=_imbalanced,
-                description=text,
-                requires_modules=("imblearn",),
-            )
-            for name, text in (
-                ("random_over", "duplicate random minority customers"),
-                ("random_under", "drop random majority customers"),
-            )
-        ),
+        Component(
+            "sampler",
+            name,
+            make_sampler(name),
+            MATRIX,
+            MATRIX,
+            space=space,
+            applies=applies,
+            description=text,
+            requires_modules=("imblearn",),
+        )
+        for name, (space, applies, text) in CATALOGUE.items()
     ]
