@@ -26,6 +26,10 @@ def __getattr__(name: str):  # keep `import segframe` light: the engine loads on
         from segframe.storage import load_pipeline
 
         return load_pipeline
+    if name in {"segment", "SegmentResult", "rename_segments"}:
+        from segframe import profiles, segmentation
+
+        return getattr(segmentation if name != "rename_segments" else profiles, name)
     raise AttributeError(f"module 'segframe' has no attribute {name!r}")
 
 
@@ -38,10 +42,13 @@ __all__ = [
     "SearchContext",
     "SearchResult",
     "SegframeError",
+    "SegmentResult",
     "StorageError",
     "__version__",
     "hookimpl",
     "hookspec",
     "load_pipeline",
+    "rename_segments",
     "search",
+    "segment",
 ]

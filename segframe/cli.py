@@ -59,9 +59,18 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None or value != value else f"{value:.4f}"
 
 
-@app.command()
-def plugins(as_json: JsonOption = False) -> None:
-    """List every component, the plugin it came from, and whether it can be used."""
+plugins_app = typer.Typer()
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.callback(invoke_without_command=True)
+def plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List every component, the plugin it came from, and whether it can be used.
+
+    `segframe plugins new NAME` starts a new plugin package.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         from segframe.registry import default_registry
 
@@ -124,6 +133,30 @@ def plugins(as_json: JsonOption = False) -> None:
         )
 
 
+@plugins_app.command("new")
+def plugins_new(
+    name: Annotated[str, typer.Argument(help="Plugin name, e.g. acme (package segframe-acme).")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder to create the package in.")
+    ] = Path("."),
+) -> None:
+    """Scaffold a plugin package: pyproject.toml with the entry point, a component, a test."""
+    from segframe.scaffold import scaffold
+
+    try:
+        root = scaffold(name, directory)
+    except SegframeError as exc:
+        _fail(exc)
+    path = root if root.is_absolute() else f"./{root}"  # pip reads a bare name as a project
+    console.print(
+        f"Created the plugin package {path}.\nInstall it next to segframe with "
+        f"`pip install -e '{path}[test]'`, then `segframe plugins` lists it and "
+        f"`python -m pytest {path}` runs its test.",
+        highlight=False,
+        markup=False,
+    )
+
+
 def _leaderboard_table(frame, title: str, top: int) -> Table:
     table = Table(title=title)
     for column in ("trial", "pipeline", "F1", "AUC", "seconds", "state"):
@@ -154,6 +187,18 @@ def search(
     seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
     device: Annotated[str, typer.Option(help="GPU-capable models run on: auto|cpu|gpu.")] = "auto",
+    n_jobs: Annotated[
+        int, typer.Option(help="Local worker processes; more can run elsewhere on --storage.")
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="Fail and retry the trials a killed run left running, now.")
+    ] = False,
+    trial_timeout: Annotated[
+        float, typer.Option(help="Seconds one trial may run before it is stopped and failed.")
+    ] = 600,
+    trial_memory_mb: Annotated[
+        int | None, typer.Option(help="Memory cap of one trial's process, in MB.")
+    ] = None,
 ) -> None:
     """Search pipelines and store the winner in the study database."""
     from segframe.engine import search as run_search
@@ -197,6 +242,10 @@ def search(
                 cv=cv,
                 device=device,
                 on_trial=on_trial,
+                n_jobs=n_jobs,
+                resume=resume,
+                trial_timeout=trial_timeout,
+                trial_memory_mb=trial_memory_mb,
             )
         board = result.leaderboard()
     except SegframeError as exc:
@@ -255,8 +304,127 @@ def predict(
     except SegframeError as exc:
         _fail(exc)
     except OSError as exc:
-        _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {exc.strerror}."))
+        _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {exc.strerror or exc}."))
     console.print(
         f"Wrote {len(table)} predictions to {out} (study {study!r}, {redact(storage)}).",
         highlight=False,
     )
+
+
+def _profile_table(profiles, title: str) -> Table:
+    table = Table(title=title, caption="medians per segment; recency and tenure in days")
+    columns = ["#", "name", "customers", "share", "recency", "frequency", "monetary", "tenure"]
+    for column in [*columns, "top events"]:
+        table.add_column(column, justify="left" if column in {"name", "top events"} else "right")
+    for segment, row in profiles.iterrows():
+        measures = [row.get(f"{m}_median") for m in ("recency", "frequency", "monetary", "tenure")]
+        table.add_row(
+            str(segment),
+            str(row["name"]),
+            str(row["size"]),
+            f"{row['share']:.1%}",
+            *("—" if v is None or v != v else f"{v:,.1f}" for v in measures),
+            str(row.get("top_events", "")),
+        )
+    return table
+
+
+@app.command()
+def segment(
+    data: Annotated[Path | None, typer.Option(help="Customer table (CSV or Parquet).")] = None,
+    events: Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Customer id column.")] = None,
+    k: Annotated[str, typer.Option("--k", help="Number of segments, e.g. 2-12 or 5.")] = "2-12",
+    demo: Annotated[bool, typer.Option(help="Use the built-in simulated shop.")] = False,
+    storage: StorageOption = DEFAULT_STORAGE,
+    study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 20,
+    timeout: Annotated[float | None, typer.Option(help="Seconds this run may search.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for K-Means, bootstraps and sampler.")] = 0,
+    names: Annotated[
+        str | None, typer.Option(help="Rename segments, e.g. '0=VIP,3=Sleepers'.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find customer segments without labels (K-Means search) and store the winner."""
+    from segframe.profiles import parse_names, profiles_records
+    from segframe.segmentation import segment as run_segment
+
+    if not demo and data is None:
+        _fail(SegframeError("Pass --data FILE (usually with --events FILE), or --demo."))
+    progress = Progress(
+        TextColumn("[bold]segment"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+        console=errors if as_json else console,
+        transient=as_json,
+    )
+    task = progress.add_task("segment", total=trials, best="")
+
+    def on_trial(event) -> None:
+        progress.update(
+            task, completed=event.finished, best=f"best silhouette {_fmt(event.best_silhouette)}"
+        )
+
+    try:
+        mapping = parse_names(names) if names else None
+        with progress:
+            result = run_segment(
+                data,
+                events=events,
+                id_column=id,
+                demo=demo,
+                storage=storage,
+                study=study,
+                trials=trials,
+                timeout=timeout,
+                k=k,
+                seed=seed,
+                names=mapping,
+                on_trial=on_trial,
+            )
+    except SegframeError as exc:
+        _fail(exc)
+    if as_json:
+        payload = {
+            "study": result.study_name,
+            "trial": result.best_trial,
+            "pipeline": result.best_spec.describe(),
+            "scores": result.scores,
+            "profiles": profiles_records(result.profiles),
+            "notes": result.notes,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+        return
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/] {note}")
+    console.print(_profile_table(result.profiles, f"Segments of study {result.study_name!r}"))
+    s = result.scores
+    console.print(
+        f"Winner: trial {result.best_trial}, {result.best_spec.describe()}\n"
+        f"  {s['k']} segments, silhouette {_fmt(s['silhouette'])}, stability (bootstrap ARI) "
+        f"{_fmt(s['stability'])}, Calinski–Harabasz {s['calinski_harabasz']:.1f}, "
+        f"Davies–Bouldin {_fmt(s['davies_bouldin'])}\n"
+        f"Stored as study {result.study_name!r} in {result.storage}.",
+        highlight=False,
+    )
+
+
+@app.command()
+def report(
+    study: StudyOption,
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    storage: StorageOption = DEFAULT_STORAGE,
+) -> None:
+    """Write a self-contained HTML report (plots included) of a study's winner."""
+    from segframe.report import write_report
+
+    try:
+        path = write_report(study, out, storage)
+    except SegframeError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(SegframeError(f"Cannot write the report to {str(out)!r}: {exc.strerror}."))
+    console.print(f"Wrote the report of study {study!r} to {path}.", highlight=False)

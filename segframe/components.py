@@ -15,6 +15,9 @@ import numpy as np
 
 #: Version of the component contract and hook specs; bumped on incompatible change.
 CONTRACT_VERSION = 1
+#: Module attribute by which a plugin declares the contract it was written for
+#: (``SEGFRAME_CONTRACT = 1``); a plugin without it is taken to target contract 1.
+CONTRACT_ATTRIBUTE = "SEGFRAME_CONTRACT"
 
 Kind = Literal["features", "preprocessor", "sampler", "model"]
 KINDS: tuple[Kind, ...] = ("features", "preprocessor", "sampler", "model")

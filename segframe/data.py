@@ -66,6 +66,11 @@ def read_table(
         else:
             sep = "\t" if ".tsv" in suffixes else ","
             header = pd.read_csv(path, sep=sep, encoding="utf-8", nrows=0).columns
+            if sep == "," and len(header) == 1 and ";" in str(header[0]):
+                raise DataError(
+                    f"The {what} file {str(path)!r} looks semicolon-separated (its header is "
+                    f"{str(header[0])[:60]!r}…). Save it comma-separated, or as Parquet."
+                )
             wanted = {*ID_CANDIDATES, *([id_column.lower()] if id_column else [])}
             text = {c for c in header if str(c).lower() in wanted}
             frame = pd.read_csv(

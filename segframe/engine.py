@@ -24,22 +24,26 @@ import pandas as pd
 from optuna.trial import TrialState
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from segframe import __version__
+from segframe import __version__, workers
 from segframe.components import SearchContext
 from segframe.data import CustomerData, load_customers, positive_label
 from segframe.device import resolve_device
 from segframe.errors import DataError, SegframeError
+from segframe.guard import GuardedEvaluator, TrialError
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import score
 from segframe.pipeline import PipelineSpec, SegmentPipeline, build_pipeline
 from segframe.progress import epoch_reporting
 from segframe.registry import Registry, default_registry
+from segframe.report import holdout_summary
 from segframe.space import PipelineSpace
 from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact, save_winner
 
 Objective = Literal["both", "f1", "auc"]
 OBJECTIVES: tuple[str, ...] = ("both", "f1", "auc")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: How often a worker with no budget left checks whether the other workers are done.
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,9 @@ class _Evaluator:
             "auc_std": float(auc.std()),
         }
 
+    def close(self) -> None:
+        """Nothing to release in-process (the guarded evaluator stops its child here)."""
+
 
 def search(
     data: str | Path | pd.DataFrame | CustomerData | None = None,
@@ -218,11 +225,19 @@ def search(
     device: str = "auto",
     registry: Registry | None = None,
     on_trial: Callable[[TrialEvent], None] | None = None,
+    n_jobs: int = 1,
+    resume: bool = False,
+    trial_timeout: float | None = None,
+    trial_memory_mb: int | None = None,
 ) -> SearchResult:
     """Search pipelines for ``target`` and store the winner in the study database.
 
-    ``trials`` is the study's total budget of finished trials: running the same study
-    again continues it up to that total. ``timeout`` (seconds) bounds this run.
+    ``trials`` is the study's total budget of trials: running the same study again
+    continues it up to that total. ``timeout`` (seconds) bounds this run. ``n_jobs``
+    worker processes share the study; more can run elsewhere on the same ``storage``.
+    ``resume`` fails and retries the trials a killed run left running (without it they
+    are retried once their heartbeat is stale). ``trial_timeout`` (seconds) and
+    ``trial_memory_mb`` run each trial in a child process that is stopped at the limit.
     ``device`` (auto, cpu, gpu) tells GPU-capable components where to run.
     """
     if objective not in OBJECTIVES:
@@ -235,6 +250,12 @@ def search(
         raise SegframeError(
             "Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5."
         )
+    if trials is not None and trials < 1:
+        raise SegframeError(f"--trials must be at least 1, not {trials}.")
+    if n_jobs < 1 or (trial_timeout is not None and trial_timeout <= 0):
+        raise SegframeError("--n-jobs must be at least 1 and --trial-timeout above 0 seconds.")
+    if trial_memory_mb is not None and trial_memory_mb < 64:
+        raise SegframeError("--trial-memory-mb must be at least 64 (a pipeline needs room).")
     optuna.logging.set_verbosity(logging.WARNING)
     registry = registry or default_registry()
     customers = _load(data, target, events, id_column, demo, seed)
@@ -264,9 +285,37 @@ def search(
         "has_events": customers.has_events,
     }
     optuna_study = _open_study(name, storage, objective, seed, meta)
-    evaluate = _Evaluator(X_train, y_train, cv, seed, registry, positive)
-    _run_trials(optuna_study, space, evaluate, objective, trials, timeout, on_trial)
-    return _store_winner(
+    if resume:
+        workers.fail_running_trials(optuna_study)
+    guarded = trial_timeout is not None or trial_memory_mb is not None
+    payload = {
+        "storage": storage,
+        "study": name,
+        "objective": objective,
+        "seed": seed,
+        "meta": meta,
+        "context": context,
+        "models": models,
+        "trials": trials,
+        "timeout": timeout,
+        "trial_timeout": trial_timeout,
+        "trial_memory_mb": trial_memory_mb,
+        "setup": {  # _Evaluator's arguments; the registry as a recipe for other processes
+            "X": X_train,
+            "y": y_train,
+            "folds": cv,
+            "seed": seed,
+            "positive": positive,
+            "registry": workers.registry_recipe(registry) if guarded or n_jobs > 1 else None,
+        },
+    }
+    worker_notes: list[str] = []
+    if n_jobs == 1:
+        _work(optuna_study, payload, registry, space, on_trial)
+    else:
+        progress = None if on_trial is None else _progress(optuna_study, trials, on_trial)
+        worker_notes = workers.run_workers(n_jobs, payload, progress)
+    result = _store_winner(
         optuna_study,
         storage,
         registry,
@@ -275,57 +324,155 @@ def search(
         objective,
         (X_train, y_train, X_hold, y_hold),
     )
+    result.notes.extend(worker_notes)
+    return result
 
 
-def _finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+def _evaluator(payload: dict[str, Any], registry: Registry) -> _Evaluator | GuardedEvaluator:
+    setup = payload["setup"]
+    if payload["trial_timeout"] is None and payload["trial_memory_mb"] is None:
+        kwargs = {k: v for k, v in setup.items() if k != "registry"}
+        return _Evaluator(registry=registry, **kwargs)
+    return GuardedEvaluator(setup, payload["trial_timeout"], payload["trial_memory_mb"])
+
+
+def _work(
+    study: optuna.Study,
+    payload: dict[str, Any],
+    registry: Registry,
+    space: PipelineSpace,
+    on_trial: Callable[[TrialEvent], None] | None,
+) -> None:
+    """One worker's share of the search: the trial loop until the study's budget is spent."""
+    evaluate = _evaluator(payload, registry)
+    lock = workers.StudyLock(payload["storage"], study.study_name)
+    try:
+        _run_trials(
+            study,
+            space,
+            evaluate,
+            payload["objective"],
+            payload["trials"],
+            payload["timeout"],
+            on_trial,
+            lock,
+        )
+    finally:
+        evaluate.close()
+        lock.close()
+
+
+def run_worker(payload: dict[str, Any], index: int) -> None:
+    """Entry point of a spawned worker process (``n_jobs > 1``); the parent made the study."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    registry = workers.rebuild_registry(payload["setup"]["registry"])
+    seed = payload["seed"] + 1 + index  # workers sampling in lockstep would repeat each other
+    study = _open_study(
+        payload["study"], payload["storage"], payload["objective"], seed, payload["meta"]
+    )
+    space = PipelineSpace(registry, payload["context"], payload["models"])
+    _work(study, payload, registry, space, None)
+
+
+def _progress(
+    study: optuna.Study, budget: int | None, on_trial: Callable[[TrialEvent], None]
+) -> Callable[[], None]:
+    """Report trials finished by worker processes, as the in-process loop would."""
+    seen: set[int] = set()
+
+    def poll() -> None:
+        for t in study.get_trials(deepcopy=False, states=FINISHED):
+            if t.number not in seen:
+                seen.add(t.number)
+                text = t.user_attrs.get("pipeline_text", "?")
+                on_trial(_event(study, t.number, t.state, text, t.user_attrs.get("error"), budget))
+
+    return poll
+
+
+def _next_trial(study: optuna.Study, budget: int | None) -> optuna.Trial | None:
+    """A retry waiting to run, a new trial while the budget lasts, else None."""
+    if budget is not None:
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if not waiting and len(trials) >= budget:
+            return None
+    with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we run it ourselves
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        return study.ask()
 
 
 def _run_trials(
     study: optuna.Study,
     space: PipelineSpace,
-    evaluate: _Evaluator,
+    evaluate: _Evaluator | GuardedEvaluator,
     objective: str,
     trials: int | None,
     timeout: float | None,
     on_trial: Callable[[TrialEvent], None] | None,
+    lock: workers.StudyLock,
 ) -> None:
+    """Ask, evaluate, tell until the budget is spent and no worker's trial is still running.
+
+    Waiting for the other workers' trials means each worker stores its winner from the
+    whole study; a trial whose process died is failed once its heartbeat is stale, and
+    its retry is picked up here.
+    """
     started = time.monotonic()
     while True:
-        if trials is not None and _finished(study) >= trials:
-            return
         if timeout is not None and time.monotonic() - started >= timeout:
             return
-        trial = study.ask()
-        t0 = time.perf_counter()
-        state, values, error, text = TrialState.COMPLETE, None, None, "?"
-        try:
-            spec = space.sample(trial)
-            text = spec.describe()
-            trial.set_user_attr("pipeline", spec.to_dict())
-            trial.set_user_attr("pipeline_text", text)
-            pruning = None if objective == "both" else _Pruning(trial, objective)
-            with warnings.catch_warnings():  # convergence chatter would drown the progress bar
-                warnings.simplefilter("ignore")
-                result = evaluate(spec, pruning)
-            for key, value in result.items():
-                trial.set_user_attr(key, value)
-            values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
-            if not all(np.isfinite(values)):
-                raise DataError("a validation fold lacked a class, so a score is undefined")
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except (KeyboardInterrupt, SystemExit):
-            trial.set_user_attr("error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as exc:  # a failing candidate is recorded, the search goes on
-            state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"[:2000]
-            trial.set_user_attr("error", error)
-        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-        study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
-        if on_trial is not None:
-            on_trial(_event(study, trial.number, state, text, error, trials))
+        workers.fail_stale_trials(study)
+        with lock():
+            trial = _next_trial(study, trials)
+        if trial is None:
+            if trials is None or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                return
+            time.sleep(POLL_SECONDS)
+            continue
+        with workers.heartbeat(study, trial):
+            _run_trial(study, trial, space, evaluate, objective, trials, on_trial)
+
+
+def _run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    space: PipelineSpace,
+    evaluate: _Evaluator | GuardedEvaluator,
+    objective: str,
+    trials: int | None,
+    on_trial: Callable[[TrialEvent], None] | None,
+) -> None:
+    t0 = time.perf_counter()
+    state, values, error, text = TrialState.COMPLETE, None, None, "?"
+    try:
+        spec = space.sample(trial)
+        text = spec.describe()
+        trial.set_user_attr("pipeline", spec.to_dict())
+        trial.set_user_attr("pipeline_text", text)
+        pruning = None if objective == "both" else _Pruning(trial, objective)
+        with warnings.catch_warnings():  # convergence chatter would drown the progress bar
+            warnings.simplefilter("ignore")
+            result = evaluate(spec, pruning)
+        for key, value in result.items():
+            trial.set_user_attr(key, value)
+        values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
+        if not all(np.isfinite(values)):
+            raise DataError("a validation fold lacked a class, so a score is undefined")
+    except optuna.TrialPruned:
+        state = TrialState.PRUNED
+    except (KeyboardInterrupt, SystemExit):
+        trial.set_user_attr("error", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except Exception as exc:  # a failing candidate is recorded, the search goes on
+        reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
+        state, error = TrialState.FAIL, reason[:2000]
+        trial.set_user_attr("error", error)
+    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
+    study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+    if on_trial is not None:
+        on_trial(_event(study, trial.number, state, text, error, trials))
 
 
 class _Pruning:
@@ -416,6 +563,7 @@ def _store_winner(
         "n_train": len(X_train),
         "n_holdout": len(X_hold),
         "columns": [c for c in X_train.columns if c != "events"],
+        "holdout_predictions": holdout_summary(fitted, X_hold, codes),  # for `segframe report`
     }
     save_winner(
         storage,

@@ -67,7 +67,11 @@ class PipelineSpec:
 
 
 class FeatureConcat(TransformerMixin, BaseEstimator):
-    """Run several feature builders side by side; columns are prefixed by builder name."""
+    """Run several feature builders side by side; columns are prefixed by builder name.
+
+    A lone builder whose output is not a frame (a ``SequenceBatch``) passes it through
+    unchanged: such forms have no columns to prefix or concatenate.
+    """
 
     def __init__(self, builders: list[tuple[str, Any]]) -> None:
         self.builders = builders
@@ -76,10 +80,12 @@ class FeatureConcat(TransformerMixin, BaseEstimator):
         self.builders_ = [(name, clone(builder).fit(X, y)) for name, builder in self.builders]
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame) -> Any:
         parts = []
         for name, builder in self.builders_:
             part = builder.transform(X)
+            if len(self.builders_) == 1 and not isinstance(part, pd.DataFrame):
+                return part
             part.columns = [f"{name}__{column}" for column in part.columns]
             parts.append(part.set_axis(X.index))
         return pd.concat(parts, axis=1)

@@ -18,7 +18,10 @@ def predict_customers(
     events: str | Path | pd.DataFrame | None = None,
     storage: str = DEFAULT_STORAGE,
 ) -> pd.DataFrame:
-    """One row per customer: id, predicted segment, and the probability of each class."""
+    """One row per customer: id, predicted segment, and the probability of each class.
+
+    For an unsupervised segmentation: id, segment id and segment name.
+    """
     record = stored_winner(study, storage)
     pipeline = deserialise(record)
     details = record.details
@@ -30,8 +33,19 @@ def predict_customers(
     id_column = None if details["id_column"] == "row" else details["id_column"]
     customers = load_customers(data, id_column=id_column, events=events)
     frame = customers.frame.drop(columns=[details["target"]], errors="ignore")
-    proba = pipeline.predict_proba(frame)
+    missing = [c for c in details.get("columns", []) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"The customers lack columns the winner of study {study!r} was trained on: "
+            f"{', '.join(map(repr, missing))}. Pass a table with the training columns "
+            f"({', '.join(details['columns'])})."
+        )
     result = pd.DataFrame({details["id_column"]: frame.index.to_numpy()})
+    if record.task == "segmentation":  # no classes: a segment id and its (renamable) name
+        result["segment"] = pipeline.predict(frame)
+        result["segment_name"] = result["segment"].astype(str).map(details["names"])
+        return result
+    proba = pipeline.predict_proba(frame)
     result["segment"] = pipeline.classes_[proba.argmax(axis=1)]
     for j, label in enumerate(pipeline.classes_):
         result[f"probability_{label}"] = proba[:, j]

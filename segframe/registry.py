@@ -17,8 +17,8 @@ from typing import Any
 
 import pluggy
 
-from segframe import hookspecs
-from segframe.components import KINDS, Component
+from segframe import __version__, hookspecs
+from segframe.components import CONTRACT_ATTRIBUTE, CONTRACT_VERSION, KINDS, Component
 from segframe.errors import PluginError
 
 ENTRY_POINT_GROUP = "segframe"
@@ -59,6 +59,30 @@ def _missing_modules_reason(component: Component) -> str | None:
 
 def _describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _contract_problem(plugin: Any, info: PluginInfo) -> str | None:
+    """Why a plugin's declared contract version rules it out, or None when it fits."""
+    declared = getattr(plugin, CONTRACT_ATTRIBUTE, 1)
+    if type(declared) is not int:
+        return (
+            f"{CONTRACT_ATTRIBUTE} must be an integer contract version such as "
+            f"{CONTRACT_VERSION}, not {declared!r}; fix the plugin module."
+        )
+    if declared == CONTRACT_VERSION:
+        return None
+    dist = info.distribution
+    advice = (
+        "upgrade segframe (pip install -U segframe), or install a release of "
+        f"{dist} written for contract {CONTRACT_VERSION}"
+        if declared > CONTRACT_VERSION
+        else f"upgrade the plugin (pip install -U {dist}) to a release written for contract "
+        f"{CONTRACT_VERSION}, or install a segframe release that provides contract {declared}"
+    )
+    return (
+        f"written for segframe plugin contract {declared}, but segframe {__version__} "
+        f"provides contract {CONTRACT_VERSION}; {advice}."
+    )
 
 
 class Registry:
@@ -103,7 +127,10 @@ class Registry:
         self._register(plugin, info)
 
     def _register(self, plugin: Any, info: PluginInfo) -> None:
-        self.plugins[info.name] = info
+        problem = _contract_problem(plugin, info)
+        self.plugins[info.name] = PluginInfo(**{**info.__dict__, "error": problem})
+        if problem:
+            return
         try:
             self._pm.register(plugin, name=info.name)
             impls = self._pm.hook.segframe_components.get_hookimpls()

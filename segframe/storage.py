@@ -3,15 +3,20 @@
 Any SQLAlchemy URL works; the embedded default is SQLite in the working directory.
 A winner row is written in one transaction after the winner was refitted and scored
 on the holdout, so a database never holds a half-written winner. Loading verifies the
-artifact's SHA-256 before anything is deserialised.
+artifact's SHA-256 (and, with ``SEGFRAME_SIGNING_KEY`` set, its HMAC signature, see
+:mod:`segframe.signing`) before anything is deserialised.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pickle
 import re
+import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +27,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from segframe.errors import IntegrityError, StorageError
+from segframe.signing import check_signature, signature
 
 DEFAULT_STORAGE = "sqlite:///segframe.db"
 SQLITE_TIMEOUT_SECONDS = 60
+#: A running trial records a heartbeat this often; one silent for the grace period
+#: belongs to a dead process and is marked failed, then retried (up to MAX_RETRIES).
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_GRACE_SECONDS = 30
+MAX_RETRIES = 2
+SCHEMA_ATTEMPTS = 3
 
 _metadata = sa.MetaData()
 pipelines_table = sa.Table(
@@ -43,6 +55,9 @@ pipelines_table = sa.Table(
     sa.Column("holdout_f1", sa.Float, nullable=True),  # None for unsupervised segmentations
     sa.Column("holdout_auc", sa.Float, nullable=True),
     sa.Column("details", sa.Text, nullable=False),
+    # HMAC-SHA256 (hex) when SEGFRAME_SIGNING_KEY was set; tables older than this column
+    # get it added when a winner is next saved (see _ensure_table).
+    sa.Column("signature", sa.String(64), nullable=True),
 )
 
 
@@ -92,10 +107,27 @@ def engine_for(url: str) -> sa.Engine:
         raise _storage_error(url, exc) from None
 
 
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Heartbeats let a restarted or parallel worker find trials of a killed process:
+    they are marked failed and retried."""
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=_engine_kwargs(url),
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        grace_period=HEARTBEAT_GRACE_SECONDS,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=MAX_RETRIES
+        ),
+    )
+
+
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's storage on ``url``; its schema is created here, once, before any worker runs."""
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = _racing_for_schema(_rdb_storage, url)
+        return storage
     except (SQLAlchemyError, ArgumentError, ImportError, ValueError, OSError) as exc:
         raise _storage_error(url, exc) from None
 
@@ -116,6 +148,34 @@ class StoredPipeline:
     holdout_f1: float | None
     holdout_auc: float | None
     details: dict[str, Any]
+    signature: str | None = None
+
+
+def _racing_for_schema(create: Callable[..., Any], *args: Any) -> Any:
+    """Run ``create``; when workers started together race to create the same tables and
+    this one loses (duplicate table, type or key), the tables now exist: try again."""
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return create(*args)
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == SCHEMA_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + attempt)
+
+
+def _ensure_table(engine: sa.Engine) -> None:
+    """Create the winners table, or add the signature column a pre-signing table lacks."""
+    _racing_for_schema(_add_table, engine)
+
+
+def _add_table(engine: sa.Engine) -> None:
+    _metadata.create_all(engine)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(pipelines_table.name)}
+    if "signature" not in columns:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"ALTER TABLE {pipelines_table.name} ADD COLUMN signature VARCHAR(64)"
+            )
 
 
 def save_winner(url: str, study_name: str, winner: Any, **fields: Any) -> StoredPipeline:
@@ -128,6 +188,7 @@ def save_winner(url: str, study_name: str, winner: Any, **fields: Any) -> Stored
         sha256=hashlib.sha256(artifact).hexdigest(),
         **fields,
     )
+    record = dataclasses.replace(record, signature=signature(record))
     row = {
         **record.__dict__,
         "spec": json.dumps(record.spec),
@@ -136,7 +197,7 @@ def save_winner(url: str, study_name: str, winner: Any, **fields: Any) -> Stored
     }
     engine = engine_for(url)
     try:
-        _metadata.create_all(engine)
+        _ensure_table(engine)
         with engine.begin() as connection:
             connection.execute(pipelines_table.insert().values(**row))
     except SQLAlchemyError as exc:
@@ -152,9 +213,10 @@ def stored_winner(study_name: str, url: str = DEFAULT_STORAGE) -> StoredPipeline
     try:
         _metadata.create_all(engine)
         with engine.connect() as connection:
+            present = {c["name"] for c in sa.inspect(connection).get_columns(pipelines_table.name)}
             row = (
                 connection.execute(
-                    sa.select(pipelines_table)
+                    sa.select(*(c for c in pipelines_table.c if c.name in present))
                     .where(pipelines_table.c.study_name == study_name)
                     .order_by(pipelines_table.c.id.desc())
                     .limit(1)
@@ -182,8 +244,29 @@ def stored_winner(study_name: str, url: str = DEFAULT_STORAGE) -> StoredPipeline
     return StoredPipeline(**data)
 
 
+def update_details(study_name: str, url: str, sha256: str, details: dict[str, Any]) -> None:
+    """Replace the ``details`` of the winner row whose artifact hashes to ``sha256``.
+
+    Only the descriptive JSON changes (e.g. renamed segments); the artifact and its hash
+    stay as stored, so verification is unaffected.
+    """
+    engine = engine_for(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                pipelines_table.update()
+                .where(pipelines_table.c.study_name == study_name)
+                .where(pipelines_table.c.sha256 == sha256)
+                .values(details=json.dumps(details, default=str))
+            )
+    except SQLAlchemyError as exc:
+        raise _storage_error(url, exc) from None
+    finally:
+        engine.dispose()
+
+
 def verify(record: StoredPipeline) -> None:
-    """Refuse an artifact whose bytes do not match the hash stored beside it."""
+    """Refuse an artifact whose bytes do not match its hash, or whose signature is wrong."""
     actual = hashlib.sha256(record.artifact).hexdigest()
     if actual != record.sha256:
         raise IntegrityError(
@@ -192,6 +275,7 @@ def verify(record: StoredPipeline) -> None:
             "changed or corrupted after it was stored, so it was not loaded. Re-run the search "
             "to store a fresh winner."
         )
+    check_signature(record)
 
 
 def load_pipeline(study: str, storage: str = DEFAULT_STORAGE) -> Any:

@@ -11,6 +11,9 @@ from typing import Any
 from segframe import Component, SearchContext, hookimpl
 from segframe.components import MATRIX
 
+#: The segframe plugin contract this plugin is written for.
+SEGFRAME_CONTRACT = 1
+
 SAMPLERS = {
     "smote": "SMOTE",
     "borderline_smote": "BorderlineSMOTE",

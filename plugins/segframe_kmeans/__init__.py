@@ -17,6 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from segframe import Component, SearchContext, hookimpl
 from segframe.components import MATRIX, PREDICTION
 
+#: The segframe plugin contract this plugin is written for.
+SEGFRAME_CONTRACT = 1
+
 
 class ClusterThenLabel(ClassifierMixin, BaseEstimator):
     """K-Means clusters whose predicted probabilities are smoothed class shares.

@@ -20,6 +20,9 @@ from sklearn.preprocessing import (
 from segframe import Component, SearchContext, hookimpl
 from segframe.components import FRAME, MATRIX, PREDICTION
 
+#: The segframe plugin contract this plugin is written for.
+SEGFRAME_CONTRACT = 1
+
 NUMERIC = make_column_selector(dtype_include=np.number)
 CATEGORICAL = make_column_selector(dtype_exclude=np.number)
 SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}

@@ -18,6 +18,9 @@ from segframe.components import FRAME, RAW
 from segframe.data import EVENTS, event_arrays
 from segframe.errors import DataError
 
+#: The segframe plugin contract this plugin is written for.
+SEGFRAME_CONTRACT = 1
+
 DAY = np.timedelta64(1, "D")
 NS_PER_DAY = 86_400 * 10**9
 

@@ -7,6 +7,9 @@ from typing import Any
 from segframe import Component, SearchContext, hookimpl
 from segframe.components import MATRIX, PREDICTION
 
+#: The segframe plugin contract this plugin is written for.
+SEGFRAME_CONTRACT = 1
+
 
 def make_xgboost(**params: Any) -> Any:
     from xgboost import XGBClassifier

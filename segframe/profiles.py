@@ -1,0 +1,270 @@
+"""Segment profiles: who is in each segment, in RFM terms, and a plain-language name.
+
+Profiles always describe customers by recency, frequency, monetary value and tenure
+computed from the event log by the ``rfm`` feature builder, whatever features the
+segmentation itself used, so segments of different pipelines read the same way.
+
+Naming rule (:func:`name_segments`). For each segment take the median recency,
+frequency, monetary total and tenure of its customers and place each median in the
+distribution over *all* customers as a mid-rank percentile (ties count half, so a
+median of 1 purchase where most customers bought once lands in the middle of those
+ties, not at the top). Recency is flipped so that a high score means "bought
+recently". Each score is then low (< 1/3), mid or high (>= 2/3):
+
+============  ==============  ==============  ==================================
+recency       frequency low   frequency mid   frequency high
+============  ==============  ==============  ==================================
+high          new*            promising       champions (monetary high) / loyal
+mid           about to sleep  need attention  loyal
+low           lost            hibernating     at risk
+============  ==============  ==============  ==================================
+
+\\* "new" when tenure is also low (a recent first purchase), else "promising".
+Segments whose monetary score is high get the prefix "high-value" (except champions).
+When several segments get the same name, the one with the lowest segment id keeps it
+and the others get " 2", " 3"… in segment-id order. Without an event log there is no
+RFM, so segments are named "segment <id>".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segframe.data import EVENTS, event_arrays
+from segframe.errors import SegframeError
+from segframe.registry import Registry, default_registry
+from segframe.storage import DEFAULT_STORAGE, stored_winner, update_details
+
+#: Profile measure -> column of the ``rfm`` feature builder.
+RFM_MEASURES = {
+    "recency": "recency_days",
+    "frequency": "frequency",
+    "monetary": "monetary_total",
+    "tenure": "tenure_days",
+}
+LOW, HIGH = 1 / 3, 2 / 3
+_GRID = {
+    ("high", "low"): "new",
+    ("high", "mid"): "promising",
+    ("high", "high"): "loyal",
+    ("mid", "low"): "about to sleep",
+    ("mid", "mid"): "need attention",
+    ("mid", "high"): "loyal",
+    ("low", "low"): "lost",
+    ("low", "mid"): "hibernating",
+    ("low", "high"): "at risk",
+}
+TOP = 3
+
+
+def customer_rfm(frame: pd.DataFrame, registry: Registry | None = None) -> pd.DataFrame:
+    """Per-customer RFM (days counted back from the latest event in ``frame``)."""
+    builder = (registry or default_registry()).get("features", "rfm").factory()
+    return builder.fit(frame).transform(frame)
+
+
+def _level(score: float) -> str:
+    return "low" if score < LOW else "high" if score >= HIGH else "mid"
+
+
+def midrank_percentile(values: np.ndarray, point: float) -> float:
+    """Share of ``values`` below ``point``, counting ties as half (NaN ignored)."""
+    values = values[~np.isnan(values)]
+    if not len(values) or np.isnan(point):
+        return float("nan")
+    below = np.count_nonzero(values < point)
+    tied = np.count_nonzero(values == point)
+    return float((below + 0.5 * tied) / len(values))
+
+
+def rfm_scores(medians: Mapping[str, float], rfm: pd.DataFrame) -> dict[str, float]:
+    """Percentile scores of one segment's medians; high recency score = bought recently."""
+    scores = {
+        measure: midrank_percentile(rfm[column].to_numpy(float), medians[measure])
+        for measure, column in RFM_MEASURES.items()
+    }
+    scores["recency"] = 1.0 - scores["recency"]
+    return scores
+
+
+def segment_name(scores: Mapping[str, float]) -> str:
+    """The plain-language name for one segment's RFM scores (see the module docstring)."""
+    recency, frequency = _level(scores["recency"]), _level(scores["frequency"])
+    monetary, tenure = _level(scores["monetary"]), _level(scores["tenure"])
+    name = _GRID[(recency, frequency)]
+    if name == "new" and tenure != "low":
+        name = "promising"
+    if recency == "high" and frequency == "high" and monetary == "high":
+        return "champions"
+    return f"high-value {name}" if monetary == "high" else name
+
+
+def unique_names(names: Mapping[int, str]) -> dict[int, str]:
+    """Suffix repeated names with " 2", " 3"… in segment-id order; the first keeps its name."""
+    seen: dict[str, int] = {}
+    out = {}
+    for segment in sorted(names):
+        name = names[segment]
+        seen[name] = seen.get(name, 0) + 1
+        out[segment] = name if seen[name] == 1 else f"{name} {seen[name]}"
+    return out
+
+
+def name_segments(profiles: pd.DataFrame, rfm: pd.DataFrame | None) -> dict[int, str]:
+    """Unique names for the segments of ``profiles`` (indexed by segment id)."""
+    if rfm is None:
+        return {int(s): f"segment {s}" for s in profiles.index}
+    names = {
+        int(segment): segment_name(rfm_scores({m: row[f"{m}_median"] for m in RFM_MEASURES}, rfm))
+        for segment, row in profiles.iterrows()
+    }
+    return unique_names(names)
+
+
+def _top_values(values: np.ndarray, segments: np.ndarray, ids: list[int]) -> dict[int, str]:
+    """The ``TOP`` most frequent values per segment, as "value 45%, other 30%"."""
+    table = pd.DataFrame({"segment": segments, "value": values}).dropna()
+    if table.empty:
+        return dict.fromkeys(ids, "")
+    counts = table.groupby(["segment", "value"], observed=True).size()
+    out = {}
+    present = set(counts.index.get_level_values(0))
+    for segment in ids:
+        if segment not in present:
+            out[segment] = ""
+            continue
+        part = counts.loc[segment]
+        top = part.sort_values(ascending=False).head(TOP) / part.sum()
+        out[segment] = ", ".join(f"{value} {share:.0%}" for value, share in top.items())
+    return out
+
+
+def segment_profiles(
+    frame: pd.DataFrame,
+    segments: np.ndarray | pd.Series,
+    names: Mapping[int, str] | None = None,
+    registry: Registry | None = None,
+) -> pd.DataFrame:
+    """One row per segment: size, share, RFM means/medians, top event types and items, name.
+
+    ``names`` overrides the derived names (e.g. after a rename).
+    """
+    segments = np.asarray(segments)
+    if len(segments) != len(frame):
+        raise SegframeError(
+            f"Got {len(segments)} segment labels for {len(frame)} customers; pass one per customer."
+        )
+    ids = sorted(int(s) for s in np.unique(segments))
+    sizes = pd.Series(segments).value_counts()
+    profiles = pd.DataFrame(index=pd.Index(ids, name="segment"))
+    profiles["size"] = [int(sizes[s]) for s in ids]
+    profiles["share"] = profiles["size"] / len(segments)
+    rfm = None
+    if EVENTS in frame.columns:
+        rfm = customer_rfm(frame, registry)
+        grouped = rfm.groupby(segments)
+        for measure, column in RFM_MEASURES.items():
+            profiles[f"{measure}_mean"] = grouped[column].mean().reindex(ids)
+            profiles[f"{measure}_median"] = grouped[column].median().reindex(ids)
+        events = event_arrays(frame)
+        owner_segment = segments[events.owner]
+        profiles["top_events"] = pd.Series(_top_values(events.event, owner_segment, ids))
+        profiles["top_items"] = pd.Series(_top_values(events.item, owner_segment, ids))
+    derived = name_segments(profiles, rfm)
+    profiles.insert(0, "name", [{**derived, **(names or {})}[s] for s in ids])
+    return profiles
+
+
+def profiles_records(profiles: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-able rows (segment id included), floats rounded for storage and display."""
+    table = profiles.reset_index().round(4)
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+
+
+def parse_names(text: str) -> dict[int, str]:
+    """``"0=VIP,3=Sleepers"`` -> ``{0: "VIP", 3: "Sleepers"}``; a clear error otherwise."""
+    mapping: dict[int, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, name = part.partition("=")
+        if not sep or not key.strip().isdigit() or not name.strip():
+            raise SegframeError(
+                f"Cannot read the segment name {part!r}: write SEGMENT=NAME pairs separated by "
+                "commas, e.g. --names '0=VIP,3=Sleepers'."
+            )
+        mapping[int(key)] = name.strip()
+    return mapping
+
+
+def apply_names(current: Mapping[int, str], mapping: Mapping[int, str]) -> dict[int, str]:
+    """``current`` with ``mapping`` applied; refuses unknown segments and duplicate names."""
+    unknown = sorted(set(mapping) - set(current))
+    if unknown:
+        raise SegframeError(
+            f"There is no segment {', '.join(map(str, unknown))} (segments: "
+            f"{', '.join(map(str, sorted(current)))}). Rename existing segments only."
+        )
+    names = {**current, **mapping}
+    repeated = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
+    if repeated:
+        raise SegframeError(
+            f"Segment names must be unique; {', '.join(map(repr, repeated))} would name several "
+            "segments. Choose distinct names."
+        )
+    return dict(sorted(names.items()))
+
+
+def rename_segments(
+    study: str, storage: str = DEFAULT_STORAGE, mapping: Mapping[int, str] | None = None
+) -> dict[int, str]:
+    """Rename segments of a stored segmentation; the verified artifact is left untouched.
+
+    Returns the new names of all segments.
+    """
+    record = stored_winner(study, storage)
+    if record.task != "segmentation":
+        raise SegframeError(
+            f"Study {study!r} holds a {record.task} winner; only segmentations have segment "
+            "names to change."
+        )
+    current = {int(k): v for k, v in record.details["names"].items()}
+    names = apply_names(current, mapping or {})
+    details = dict(record.details)
+    details["names"] = {str(k): v for k, v in names.items()}
+    for row in details.get("profiles", []):
+        row["name"] = names[int(row["segment"])]
+    update_details(study, storage, record.sha256, details)
+    return names
+
+
+def predicted_profiles(
+    study: str,
+    data: str | Path | pd.DataFrame,
+    *,
+    events: str | Path | pd.DataFrame | None = None,
+    storage: str = DEFAULT_STORAGE,
+) -> pd.DataFrame:
+    """Profiles of the segments a stored winner (supervised or not) predicts for ``data``."""
+    from segframe.data import load_customers
+    from segframe.predict import predict_customers
+
+    predictions = predict_customers(study, data, events=events, storage=storage)
+    details = stored_winner(study, storage).details
+    id_column = None if details["id_column"] == "row" else details["id_column"]
+    frame = load_customers(data, id_column=id_column, events=events).frame
+    labels = predictions["segment"].to_numpy()
+    codes, classes = pd.factorize(labels, sort=True)
+    profiles = segment_profiles(frame, codes)
+    profiles.insert(0, "predicted", [classes[i] for i in profiles.index])
+    if "segment_name" in predictions:
+        profiles["name"] = (
+            predictions.groupby("segment")["segment_name"].first().reindex(classes).to_numpy()
+        )
+    return profiles

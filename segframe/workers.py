@@ -1,0 +1,164 @@
+"""Several workers on one study: the budget lock, heartbeats, and local worker processes.
+
+Workers coordinate only through the study database, so the same code serves
+``--n-jobs N`` on one machine and ``segframe search`` started on several machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import multiprocessing
+import pickle
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses
+
+from segframe.errors import SegframeError
+from segframe.registry import Registry, default_registry
+from segframe.storage import engine_for
+
+IN_CODE = "(registered in code)"  # Registry's distribution name for plugins passed as extra=
+
+
+class StudyLock:
+    """Serialises "is there budget left? then create the trial" across workers.
+
+    PostgreSQL: a session advisory lock keyed by the study name. SQLite: ``flock`` on the
+    database file (independent of the POSIX locks SQLite itself takes on Linux). Other
+    databases run without it and may overshoot the budget by a trial per worker.
+    """
+
+    def __init__(self, url: str, study_name: str) -> None:
+        self._engine = engine_for(url)
+        self._dialect = self._engine.dialect.name
+        digest = hashlib.sha256(study_name.encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._path = _sqlite_file(self._engine)
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._dialect == "postgresql":
+            with self._engine.connect() as connection:
+                connection.execute(sa.select(sa.func.pg_advisory_lock(self._key)))
+                try:
+                    yield
+                finally:
+                    connection.execute(sa.select(sa.func.pg_advisory_unlock(self._key)))
+                    connection.commit()
+        elif self._path is not None:
+            with open(self._path, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            yield
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _sqlite_file(engine: sa.Engine) -> str | None:
+    """The file of a file-based SQLite database, else None."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return database
+
+
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager:
+    """Record the trial's heartbeat in a thread while it runs (ask/tell gets none otherwise)."""
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark trials of dead workers failed; the storage's callback enqueues their retry."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def registry_recipe(registry: Registry) -> tuple[bool, list[Any]] | None:
+    """What rebuilds ``registry`` in a spawned process: None for the default registry."""
+    if registry is default_registry():
+        return None
+    pm = registry._pm
+    extra = [
+        p for p in pm.get_plugins() if registry.plugins[pm.get_name(p)].distribution == IN_CODE
+    ]
+    entry_points = any(p.distribution != IN_CODE for p in registry.plugins.values())
+    try:
+        pickle.dumps(extra)
+    except Exception as exc:
+        raise SegframeError(
+            f"The plugins registered in code cannot be sent to a worker process ({exc}). "
+            "Install them as a package with an entry point, or search with n_jobs=1 and no "
+            "trial_timeout/trial_memory_mb."
+        ) from None
+    return entry_points, extra
+
+
+def rebuild_registry(recipe: tuple[bool, list[Any]] | None) -> Registry:
+    if recipe is None:
+        return default_registry()
+    entry_points, extra = recipe
+    return Registry.load(entry_point_plugins=entry_points, extra=extra)
+
+
+def _worker_main(payload: dict[str, Any], index: int) -> None:
+    from segframe.engine import run_worker
+
+    run_worker(payload, index)
+
+
+def run_workers(
+    n_jobs: int,
+    payload: dict[str, Any],
+    on_progress: Callable[[], None] | None,
+) -> list[str]:
+    """Run ``n_jobs`` spawned worker processes on the study; notes about workers that died."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_main, args=(payload, i), name=f"segframe-worker-{i}")
+        for i in range(n_jobs)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            for process in processes:
+                process.join(timeout=1.0 / n_jobs)
+            if on_progress is not None:
+                on_progress()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return [
+        f"Worker process {i} stopped with exit code {p.exitcode}; the others went on."
+        for i, p in enumerate(processes)
+        if p.exitcode != 0
+    ]
+
+
+def fail_running_trials(study: optuna.Study) -> None:
+    """``--resume``: the last run is known dead, so its running trials fail and retry now."""
+    storage = study._storage
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        before = storage.get_trial(trial._trial_id)  # the retry copies attrs: take them clean
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: its run stopped")
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished (or another worker failed it) meanwhile
+        if retry is not None:
+            retry(study, before)
