@@ -239,9 +239,9 @@ def nest_events(customer_ids: pd.Index, events: pd.DataFrame) -> tuple[pd.Series
     struct = pa.StructArray.from_arrays(
         [
             pa.array(stamps[order], type=pa.timestamp("ns")),
-            pa.array(picked["event"], type=pa.string()),
+            pa.array(picked["event"], type=pa.string()).dictionary_encode(),
             pa.array(picked["amount"].to_numpy(), type=pa.float64()),
-            pa.array(picked["item"], type=pa.string()),
+            pa.array(picked["item"], type=pa.string()).dictionary_encode(),
         ],
         names=list(EVENT_FIELDS),
     )
@@ -307,13 +307,19 @@ def load_customers(
 
 @dataclass(frozen=True)
 class EventArrays:
-    """Flat numpy views of nested events; customer i owns offsets[i]:offsets[i+1]."""
+    """Flat numpy views of nested events; customer i owns offsets[i]:offsets[i+1].
+
+    Event types and items are kept as integer codes into small name arrays (-1 = missing):
+    comparing millions of Python strings is what made event features slow.
+    """
 
     offsets: np.ndarray
     timestamp: np.ndarray  # datetime64[ns]
-    event: np.ndarray  # object array of str
     amount: np.ndarray  # float, NaN where unknown
-    item: np.ndarray  # object array of str or None
+    event_codes: np.ndarray  # int32 index into event_names, -1 where missing
+    event_names: np.ndarray  # object array of str
+    item_codes: np.ndarray
+    item_names: np.ndarray
 
     @property
     def counts(self) -> np.ndarray:
@@ -323,6 +329,31 @@ class EventArrays:
     def owner(self) -> np.ndarray:
         """Row position of the customer each event belongs to."""
         return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
+
+    @property
+    def event(self) -> np.ndarray:
+        """Event types as strings (None where missing); prefer :meth:`lookup` on large data."""
+        return _decode(self.event_codes, self.event_names)
+
+    @property
+    def item(self) -> np.ndarray:
+        return _decode(self.item_codes, self.item_names)
+
+    def lookup(self, field: str, vocabulary: list[str]) -> np.ndarray:
+        """Per event, the position of its ``field`` ("event" or "item") in ``vocabulary``, or -1."""
+        codes, names = getattr(self, f"{field}_codes"), getattr(self, f"{field}_names")
+        positions = np.append(pd.Index(vocabulary).get_indexer(names), -1)
+        return positions[codes]
+
+
+def _decode(codes: np.ndarray, names: np.ndarray) -> np.ndarray:
+    return np.append(names, None).astype(object)[codes]
+
+
+def _codes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
 
 
 def event_arrays(frame: pd.DataFrame) -> EventArrays:
@@ -336,10 +367,14 @@ def event_arrays(frame: pd.DataFrame) -> EventArrays:
     lists = chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
     offsets = np.asarray(lists.offsets, dtype=np.int64)
     values = lists.flatten()
+    event_codes, event_names = _codes(values.field("event"))
+    item_codes, item_names = _codes(values.field("item"))
     return EventArrays(
         offsets=offsets - offsets[0],
         timestamp=values.field("timestamp").to_numpy(zero_copy_only=False),
-        event=values.field("event").to_numpy(zero_copy_only=False),
         amount=values.field("amount").fill_null(np.nan).to_numpy(zero_copy_only=False),
-        item=values.field("item").to_numpy(zero_copy_only=False),
+        event_codes=event_codes,
+        event_names=event_names,
+        item_codes=item_codes,
+        item_names=item_names,
     )

@@ -75,7 +75,7 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
         recency[has] = (self.reference_time_ - ev.timestamp[ends[has] - 1]) / DAY
         tenure[has] = (self.reference_time_ - ev.timestamp[starts[has]]) / DAY
         amount = np.nan_to_num(ev.amount, nan=0.0)
-        purchase = (amount > 0) | (ev.event == "purchase")
+        purchase = (amount > 0) | (ev.lookup("event", ["purchase"]) == 0)
         if not self.has_amounts_:
             purchase = np.ones_like(purchase)
         owner = ev.owner
@@ -107,16 +107,18 @@ class EventAggregates(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> EventAggregates:
         ev = event_arrays(X)
-        if len(ev.event) == 0:
+        if len(ev.event_codes) == 0:
             raise DataError("The event log has no events for these customers.")
         self.reference_time_ = ev.timestamp.max()
-        self.vocabulary_ = list(pd.Series(ev.event).value_counts().index[: self.top])
+        seen = np.bincount(ev.event_codes[ev.event_codes >= 0], minlength=len(ev.event_names))
+        order = np.argsort(-seen, kind="stable")[: self.top]
+        self.vocabulary_ = [str(ev.event_names[j]) for j in order if seen[j] > 0]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         ev = event_arrays(X)
         n, size = len(ev.offsets) - 1, len(self.vocabulary_)
-        code = pd.Index(self.vocabulary_).get_indexer(ev.event)
+        code = ev.lookup("event", self.vocabulary_)
         keep = code >= 0
         cell = ev.owner[keep] * size + code[keep]
         counts = np.bincount(cell, minlength=n * size).reshape(n, size).astype(float)
