@@ -65,7 +65,8 @@ def _borderline_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _adasyn_space(trial: Any, context: SearchContext) -> dict[str, Any]:
-    return {**_ratio(trial, context), **_neighbours(trial, context, "n_neighbors")}
+    """Full balancing only: ADASYN's own weighting often yields zero samples for a ratio."""
+    return _neighbours(trial, context, "n_neighbors")
 
 
 def _enough_for_neighbours(context: SearchContext) -> bool:
