@@ -27,7 +27,7 @@ SECTIONS = ("quality", "overhead", "scaling")
 QUICK = {"budget": 10.0, "seeds": 1, "max_rows": 2000, "pairs": 4, "search_trials": 6,
          "search_seconds": 40.0, "scaling_trials": 6}  # fmt: skip
 FULL = {"budget": 120.0, "seeds": 3, "max_rows": None, "pairs": 15, "search_trials": 20,
-        "search_seconds": 300.0, "scaling_trials": 40}  # fmt: skip
+        "search_seconds": 300.0, "scaling_trials": 30}  # fmt: skip
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -200,16 +200,19 @@ def run_quality(
             ("logreg", run.logreg),
         ]
         for tool, call in tools:
-            log(f"{data.name} seed {seed}: {tool}")
-            try:
-                out, seconds = _timed(call)
-            except Exception as exc:  # one tool failing must not hide the others' figures
-                log(traceback.format_exc())
-                error = f"{type(exc).__name__}: {exc}"
-                yield [figure("quality", data.name, tool, "error", error, seed)]
-                continue
-            yield run.score(tool, out[0], seconds, **out[1])
+            yield _measure(run, tool, call, log)
         if run.segframe_winner is not None:
             tool = "segframe winner refit on all 80 % (diagnostic)"
-            out, seconds = _timed(run.segframe_refit)
-            yield run.score(tool, out[0], seconds, **out[1])
+            yield _measure(run, tool, run.segframe_refit, log)
+
+
+def _measure(run: Run, tool: str, call: Callable[[], Any], log: Callable[[str], None]) -> list:
+    """One tool's figures; a failure becomes an ``error`` figure so the other tools go on."""
+    log(f"{run.data.name} seed {run.seed}: {tool}")
+    try:
+        out, seconds = _timed(call)
+    except Exception as exc:
+        log(traceback.format_exc())
+        error = f"{type(exc).__name__}: {exc}"
+        return [figure("quality", run.data.name, tool, "error", error, run.seed)]
+    return run.score(tool, out[0], seconds, **out[1])

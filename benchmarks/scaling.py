@@ -8,6 +8,7 @@ is reported beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -54,13 +55,15 @@ def run_workers(
         "--study", study, "--storage", storage, "--trials", str(trials), *options,
     ]  # fmt: skip
     logs = [workdir / f"{study}-{i}.log" for i in range(workers)]
-    started = time.perf_counter()
-    processes = [
-        subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=workdir)
-        for log in logs
-    ]
-    codes = [p.wait() for p in processes]
-    wall = time.perf_counter() - started
+    with contextlib.ExitStack() as files:
+        outputs = [files.enter_context(log.open("w")) for log in logs]
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=workdir)
+            for output in outputs
+        ]
+        codes = [p.wait() for p in processes]
+        wall = time.perf_counter() - started
     out = [
         figure("scaling", label, tool, "trials_budget", trials),
         figure("scaling", label, tool, "wall_seconds", wall),

@@ -8,7 +8,7 @@ their parameters from ``space`` and builds the step with ``factory``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -93,7 +93,9 @@ class Component:
     requires_modules: tuple[str, ...] = ()
     extra: str | None = None  # the segframe extra that installs ``requires_modules``
     uses_gpu: bool = False
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: whether a search tries it unasked; costly components can opt out on, say, a CPU.
+    #: Naming a model in ``--models`` includes it, and its plugin's other components.
+    in_default_search: Callable[[SearchContext], bool] = always
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

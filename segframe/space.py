@@ -69,8 +69,14 @@ class PipelineSpace:
         self, registry: Registry, context: SearchContext, models: Sequence[str] | None = None
     ) -> None:
         self.context = context
+        asked = {registry.info("model", name).plugin.name for name in models or ()}
         usable = {
-            kind: [c for c in registry.components(kind) if c.applies(context)]
+            kind: [
+                i.component
+                for i in registry.infos(kind, available_only=True)
+                if i.component.applies(context)
+                and (i.component.in_default_search(context) or i.plugin.name in asked)
+            ]
             for kind in ("features", "preprocessor", "sampler", "model")
         }
         if models:

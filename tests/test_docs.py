@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from segframe import hookspecs
 from segframe.cli import app
 from segframe.components import Component
+from segframe.registry import DISABLE_ENV, default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -30,6 +31,8 @@ EXECUTED = sorted(
     [DOCS / "index.md", *DOCS.glob("tutorials/*.md"), *DOCS.glob("how-to/*.md")],
     key=lambda p: str(p),
 )
+#: Entry points of the deep-learning plugins, left out while the pages run.
+DEEP_PLUGINS = "keras,sequences"
 FENCE = re.compile(r"^```[ \t]*(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -58,6 +61,20 @@ def test_every_executed_page_has_runnable_blocks() -> None:
     assert empty == []
 
 
+@pytest.fixture
+def without_deep_plugins(monkeypatch: pytest.MonkeyPatch):
+    """The process-wide registry without the TensorFlow plugins, for this test only.
+
+    These pages are about the scikit-learn/XGBoost pipeline; a TensorFlow candidate
+    trains ten times longer than any example needs.
+    """
+    monkeypatch.setenv(DISABLE_ENV, DEEP_PLUGINS)
+    default_registry.cache_clear()
+    yield
+    default_registry.cache_clear()
+
+
+@pytest.mark.usefixtures("without_deep_plugins")
 @pytest.mark.parametrize("page", EXECUTED, ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

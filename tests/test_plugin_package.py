@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,12 @@ from segframe.scaffold import scaffold
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "segframe-rfm-plus"
-FIRST_PARTY = ("segframe_tabular", "segframe_sklearn", "segframe_imblearn", "segframe_xgboost",
-               "segframe_kmeans")  # fmt: skip
+#: Every first-party plugin module, as registered in segframe's own pyproject.toml.
+FIRST_PARTY = sorted(
+    tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][
+        "segframe"
+    ].values()
+)
 
 PLUGIN = """
 from sklearn.dummy import DummyClassifier

@@ -14,7 +14,7 @@ DEMO_COMMAND = (
     "&& .venv/bin/segframe search --demo --trials 30"
 )
 TEST_COMMAND = (
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[test,keras]' "
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[test,keras,docs]' "
     "&& .venv/bin/python -m pytest -q"
 )
 PYTEST = ".venv/bin/python -m pytest -q"
@@ -43,7 +43,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert ci.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in ci
     assert "python3 -m venv .venv" in ci
-    assert ".venv/bin/pip install -e '.[test,keras]'" in ci
+    assert ".venv/bin/pip install -e '.[test,keras,docs]'" in ci
     commands = [line.strip() for line in ci.splitlines() if not line.lstrip().startswith("#")]
     runs = [line for line in commands if "pytest" in line and not line.startswith("echo")]
     assert runs, ".ci/run does not call pytest"

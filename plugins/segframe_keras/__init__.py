@@ -24,7 +24,17 @@ SEGFRAME_CONTRACT = 1
 
 __all__ = ["AutoencoderClassifier", "AutoencoderEmbedding", "SequenceClassifier"]
 
-NEEDS = {"requires_modules": ("keras", "tensorflow"), "extra": "keras", "uses_gpu": True}
+def _on_gpu(context: SearchContext) -> bool:
+    """Deep models join a search unasked only on a GPU: on a CPU they would eat its budget."""
+    return context.device == "gpu"
+
+
+NEEDS = {
+    "requires_modules": ("keras", "tensorflow"),
+    "extra": "keras",
+    "uses_gpu": True,
+    "in_default_search": _on_gpu,
+}
 
 
 def _training_space(trial: Any, context: SearchContext) -> dict[str, Any]:
