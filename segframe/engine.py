@@ -134,11 +134,21 @@ def _context(
     )
 
 
+def _sampler(seed: int, trial_number: int) -> optuna.samplers.BaseSampler:
+    """TPE seeded by the search seed and the trial number.
+
+    Reseeding per trial keeps one process reproducible and keeps processes that share a
+    study (``--n-jobs``, several machines, the same ``--seed``) from drawing the same
+    candidates in lockstep.
+    """
+    return optuna.samplers.TPESampler(seed=seed * 100_003 + trial_number)
+
+
 def _open_study(
     name: str, storage_url: str, objective: str, seed: int, meta: dict[str, Any]
 ) -> optuna.Study:
     storage = optuna_storage(storage_url)
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    sampler = _sampler(seed, 0)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     directions = ["maximize", "maximize"] if objective == "both" else ["maximize"]
     study = optuna.create_study(
@@ -356,6 +366,7 @@ def _work(
             payload["timeout"],
             on_trial,
             lock,
+            payload["seed"],
         )
     finally:
         evaluate.close()
@@ -366,9 +377,8 @@ def run_worker(payload: dict[str, Any], index: int) -> None:
     """Entry point of a spawned worker process (``n_jobs > 1``); the parent made the study."""
     optuna.logging.set_verbosity(logging.WARNING)
     registry = workers.rebuild_registry(payload["setup"]["registry"])
-    seed = payload["seed"] + 1 + index  # workers sampling in lockstep would repeat each other
     study = _open_study(
-        payload["study"], payload["storage"], payload["objective"], seed, payload["meta"]
+        payload["study"], payload["storage"], payload["objective"], payload["seed"], payload["meta"]
     )
     space = PipelineSpace(registry, payload["context"], payload["models"])
     _work(study, payload, registry, space, None)
@@ -411,6 +421,7 @@ def _run_trials(
     timeout: float | None,
     on_trial: Callable[[TrialEvent], None] | None,
     lock: workers.StudyLock,
+    seed: int,
 ) -> None:
     """Ask, evaluate, tell until the budget is spent and no worker's trial is still running.
 
@@ -430,6 +441,7 @@ def _run_trials(
                 return
             time.sleep(POLL_SECONDS)
             continue
+        study.sampler = _sampler(seed, trial.number)
         with workers.heartbeat(study, trial):
             _run_trial(study, trial, space, evaluate, objective, trials, on_trial)
 

@@ -14,11 +14,13 @@ import hashlib
 import json
 import pickle
 import re
+import sqlite3
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import optuna
@@ -79,8 +81,24 @@ def _scrub(text: str, url: str) -> str:
     return text.replace(str(password), "***") if password else text
 
 
+def _sqlite_connect(database: str) -> sqlite3.Connection:
+    """A SQLite connection in WAL mode with normal sync.
+
+    A commit then costs about a millisecond instead of an fsync (about 20 ms; a trial
+    makes a few dozen), and readers never block the writer. A killed process loses
+    nothing committed; only a power cut can undo the last commits.
+    """
+    connection = sqlite3.connect(database, timeout=SQLITE_TIMEOUT_SECONDS, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
 def _engine_kwargs(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            return {"creator": partial(_sqlite_connect, database)}
         return {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}}
     return {"pool_pre_ping": True}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 import textwrap
 from pathlib import Path
@@ -52,3 +53,9 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     yield install
     for module in added:
         sys.modules.pop(module, None)
+
+
+def copy_sqlite(source: Path | str, target: Path | str) -> None:
+    """Copy a SQLite study database whole; its WAL file may still hold recent commits."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)

@@ -8,7 +8,6 @@ winner, whose logical content is compared before and after.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import copy_sqlite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -56,7 +56,7 @@ def shop(tmp_path_factory) -> Path:
         study="good", trials=2, models=["logreg"], cv=2,
     )  # fmt: skip
     assert data.best_trial in (0, 1)
-    shutil.copy(root / "s.db", root / "tampered.db")
+    copy_sqlite(root / "s.db", root / "tampered.db")
     engine = sa.create_engine(f"sqlite:///{root / 'tampered.db'}")
     with engine.begin() as connection:
         connection.execute(pipelines_table.update().values(artifact=b"\x80\x05junk"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import copy_sqlite
 
 import segframe
 from segframe.errors import IntegrityError, StorageError
@@ -35,7 +35,7 @@ def signed_db(small_demo, tmp_path_factory) -> Path:
 @pytest.fixture
 def copy_of(signed_db: Path, tmp_path: Path) -> str:
     copy = tmp_path / "copy.db"
-    shutil.copy(signed_db, copy)
+    copy_sqlite(signed_db, copy)
     return f"sqlite:///{copy}"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import numpy as np
 import optuna
 import pytest
 import sqlalchemy as sa
+from conftest import copy_sqlite
 
 import segframe
 from segframe.errors import IntegrityError, StorageError
@@ -59,7 +59,7 @@ def test_the_database_is_a_plain_optuna_storage(searched):
 def test_tampered_artifact_is_refused(searched, tmp_path):
     url, _ = searched
     copy = tmp_path / "tampered.db"
-    shutil.copy(sa.make_url(url).database, copy)
+    copy_sqlite(sa.make_url(url).database, copy)
     tampered = f"sqlite:///{copy}"
     engine = sa.create_engine(tampered)
     with engine.begin() as connection:
