@@ -56,7 +56,10 @@ def _fail(exc: BaseException) -> None:
 
 
 def _fmt(value: float | None) -> str:
-    return "—" if value is None or value != value else f"{value:.4f}"
+    if value is None or value != value:
+        return "—"
+    whole = float(value).is_integer() and not isinstance(value, float)
+    return str(value) if whole else f"{value:.4f}"
 
 
 plugins_app = typer.Typer()
@@ -158,14 +161,16 @@ def plugins_new(
 
 
 def _leaderboard_table(frame, title: str, top: int) -> Table:
+    """Any leaderboard frame (classification or segmentation) as a table; errors join state."""
+    columns = [c for c in frame.columns if c != "error"]
     table = Table(title=title)
-    for column in ("trial", "pipeline", "F1", "AUC", "seconds", "state"):
-        table.add_column(column, justify="right" if column in {"F1", "AUC", "seconds"} else "left")
-    for row in frame.head(top).itertuples():
-        state = row.state if row.error is None else f"{row.state}: {str(row.error)[:60]}"
-        table.add_row(
-            str(row.trial), row.pipeline, _fmt(row.f1), _fmt(row.auc), _fmt(row.seconds), state
-        )
+    for column in columns:
+        numeric = column not in {"trial", "pipeline", "state"}
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in frame.head(top).to_dict("records"):
+        if row.get("error"):
+            row["state"] = f"{row['state']}: {str(row['error'])[:60]}"
+        table.add_row(*(v if isinstance(v, str) else _fmt(v) for v in map(row.get, columns)))
     return table
 
 
@@ -273,9 +278,13 @@ def leaderboard(
 ) -> None:
     """Show a study's trials, best first."""
     from segframe.leaderboard import leaderboard as read_leaderboard
+    from segframe.leaderboard import load_study
+    from segframe.segmentation import segment_leaderboard
 
     try:
-        board = read_leaderboard(study, storage)
+        meta = load_study(study, storage).user_attrs.get("segframe", {})
+        reader = segment_leaderboard if meta.get("task") == "segmentation" else read_leaderboard
+        board = reader(study, storage)
     except SegframeError as exc:
         _fail(exc)
     if as_json:

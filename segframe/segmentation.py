@@ -51,7 +51,7 @@ from segframe.leaderboard import load_study
 from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, _build_step
 from segframe.profiles import profiles_records, segment_profiles
 from segframe.registry import Registry, default_registry
-from segframe.space import NamespacedTrial, Slot, _form_rank
+from segframe.space import NamespacedTrial, Slot, _form_rank, usable_components
 from segframe.storage import DEFAULT_STORAGE, redact, save_winner
 
 OBJECTIVE = "silhouette"
@@ -152,7 +152,7 @@ class SegmentSpace:
     ) -> None:
         self.context, self.k_range, self.seed = context, k_range, seed
         builders = [  # K-Means needs a feature frame; other forms (e.g. sequences) are skipped
-            c for c in registry.components("features") if c.applies(context) and c.produces == FRAME
+            c for c in usable_components(registry, "features", context) if c.produces == FRAME
         ]
         if not builders:
             raise PluginError("No feature builder fits this data; is the customer table empty?")
@@ -160,11 +160,11 @@ class SegmentSpace:
         if len(builders) > 1:
             self.features["+".join(c.name for c in builders)] = builders
         groups: dict[tuple[str, str], list] = {}
-        for component in registry.components("preprocessor"):
-            if component.applies(context) and {component.accepts, component.produces} <= {
-                FRAME,
-                MATRIX,
-            }:
+        # every available preprocessor, autoencoder embeddings included when installed:
+        # learned embeddings are one of the things a segmentation search is for
+        everything = registry.plugins.keys()
+        for component in usable_components(registry, "preprocessor", context, everything):
+            if {component.accepts, component.produces} <= {FRAME, MATRIX}:
                 groups.setdefault((component.accepts, component.produces), []).append(component)
         self.slots = sorted(
             (Slot(a, p, tuple(cs)) for (a, p), cs in groups.items()),

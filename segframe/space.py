@@ -9,7 +9,7 @@ the chain is built to fit what it accepts, so SMOTE never sees token sequences.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,19 @@ def _form_rank(form: str) -> int:
     return FORM_ORDER.index(form) if form in FORM_ORDER else len(FORM_ORDER)
 
 
+def usable_components(
+    registry: Registry, kind: str, context: SearchContext, asked: Collection[str] = ()
+) -> list[Component]:
+    """Available components of ``kind`` that fit the data and join a search unasked,
+    or that come from a plugin in ``asked`` (a plugin whose model the user named)."""
+    return [
+        i.component
+        for i in registry.infos(kind, available_only=True)
+        if i.component.applies(context)
+        and (i.component.in_default_search(context) or i.plugin.name in asked)
+    ]
+
+
 class PipelineSpace:
     """Every compatible chain features → preprocessors → sampler → model for one dataset."""
 
@@ -71,12 +84,7 @@ class PipelineSpace:
         self.context = context
         asked = {registry.info("model", name).plugin.name for name in models or ()}
         usable = {
-            kind: [
-                i.component
-                for i in registry.infos(kind, available_only=True)
-                if i.component.applies(context)
-                and (i.component.in_default_search(context) or i.plugin.name in asked)
-            ]
+            kind: usable_components(registry, kind, context, asked)
             for kind in ("features", "preprocessor", "sampler", "model")
         }
         if models:
