@@ -21,9 +21,9 @@ low           lost            hibernating     at risk
 
 \\* "new" when tenure is also low (a recent first purchase), else "promising".
 Segments whose monetary score is high get the prefix "high-value" (except champions).
-When several segments get the same name, the one with the lowest segment id keeps it
-and the others get " 2", " 3"… in segment-id order. Without an event log there is no
-RFM, so segments are named "segment <id>".
+When several segments get the same name, the strongest (highest mean of the recency,
+frequency and monetary scores) keeps it and the others get " 2", " 3"… by strength.
+Without an event log there is no RFM, so segments are named "segment <id>".
 """
 
 from __future__ import annotations
@@ -104,11 +104,15 @@ def segment_name(scores: Mapping[str, float]) -> str:
     return f"high-value {name}" if monetary == "high" else name
 
 
-def unique_names(names: Mapping[int, str]) -> dict[int, str]:
-    """Suffix repeated names with " 2", " 3"… in segment-id order; the first keeps its name."""
+def unique_names(
+    names: Mapping[int, str], strength: Mapping[int, float] | None = None
+) -> dict[int, str]:
+    """Suffix repeated names with " 2", " 3"…: the strongest segment (else the lowest id)
+    keeps the plain name, so "champions" is the best of the champions."""
     seen: dict[str, int] = {}
     out = {}
-    for segment in sorted(names):
+    order = sorted(names, key=lambda s: (-strength[s], s)) if strength else sorted(names)
+    for segment in order:
         name = names[segment]
         seen[name] = seen.get(name, 0) + 1
         out[segment] = name if seen[name] == 1 else f"{name} {seen[name]}"
@@ -119,11 +123,16 @@ def name_segments(profiles: pd.DataFrame, rfm: pd.DataFrame | None) -> dict[int,
     """Unique names for the segments of ``profiles`` (indexed by segment id)."""
     if rfm is None:
         return {int(s): f"segment {s}" for s in profiles.index}
-    names = {
-        int(segment): segment_name(rfm_scores({m: row[f"{m}_median"] for m in RFM_MEASURES}, rfm))
+    scores = {
+        int(segment): rfm_scores({m: row[f"{m}_median"] for m in RFM_MEASURES}, rfm)
         for segment, row in profiles.iterrows()
     }
-    return unique_names(names)
+    names = {segment: segment_name(score) for segment, score in scores.items()}
+    strength = {
+        segment: float(np.nanmean([score["recency"], score["frequency"], score["monetary"]]))
+        for segment, score in scores.items()
+    }
+    return unique_names(names, strength)
 
 
 def _top_values(values: np.ndarray, segments: np.ndarray, ids: list[int]) -> dict[int, str]:
