@@ -31,8 +31,10 @@ EXECUTED = sorted(
     [DOCS / "index.md", *DOCS.glob("tutorials/*.md"), *DOCS.glob("how-to/*.md")],
     key=lambda p: str(p),
 )
-#: Entry points of the deep-learning plugins, left out while the pages run.
+#: Entry points of the deep-learning plugins, left out while the pages run ...
 DEEP_PLUGINS = "keras,sequences"
+#: ... except on the pages about them.
+DEEP_PAGES = {"tutorials/deep-models.md"}
 FENCE = re.compile(r"^```[ \t]*(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -62,13 +64,14 @@ def test_every_executed_page_has_runnable_blocks() -> None:
 
 
 @pytest.fixture
-def without_deep_plugins(monkeypatch: pytest.MonkeyPatch):
+def without_deep_plugins(page: Path, monkeypatch: pytest.MonkeyPatch):
     """The process-wide registry without the TensorFlow plugins, for this test only.
 
-    These pages are about the scikit-learn/XGBoost pipeline; a TensorFlow candidate
-    trains ten times longer than any example needs.
+    Most pages are about the scikit-learn/XGBoost pipeline; a TensorFlow candidate
+    trains ten times longer than any example needs. ``DEEP_PAGES`` keep them.
     """
-    monkeypatch.setenv(DISABLE_ENV, DEEP_PLUGINS)
+    if page.relative_to(DOCS).as_posix() not in DEEP_PAGES:
+        monkeypatch.setenv(DISABLE_ENV, DEEP_PLUGINS)
     default_registry.cache_clear()
     yield
     default_registry.cache_clear()
