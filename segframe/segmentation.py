@@ -45,7 +45,7 @@ from threadpoolctl import threadpool_limits
 from segframe import __version__
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, load_customers
-from segframe.engine import FINISHED, _open_study
+from segframe.engine import FINISHED, _next_trial, _open_study
 from segframe.errors import DataError, PluginError, SegframeError
 from segframe.leaderboard import load_study
 from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, _build_step
@@ -377,7 +377,7 @@ def _run(
             return
         if timeout is not None and time.monotonic() - started >= timeout:
             return
-        trial = study.ask()
+        trial = _next_trial(study, None)  # the budget is checked above
         t0 = time.perf_counter()
         state, value, error = TrialState.COMPLETE, None, None
         try:
