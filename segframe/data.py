@@ -198,7 +198,10 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
             "2024-05-31 or 2024-05-31T14:00:00."
         )
     out["timestamp"] = stamps.dt.tz_localize(None).astype("datetime64[ns]")
-    out["event"] = events[columns["event"]].astype("string").fillna("unknown")
+    event = events[columns["event"]].astype("category")  # codes: millions of strings are slow
+    if event.isna().any():
+        event = event.cat.add_categories(["unknown"]).fillna("unknown")
+    out["event"] = event
     if columns["amount"] is not None:
         raw_amount = events[columns["amount"]]
         amount = pd.to_numeric(raw_amount, errors="coerce")
@@ -214,11 +217,19 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
         out["amount"] = np.nan
     item = columns["item"]
     out["item"] = (
-        events[item].astype("string")
+        events[item].astype("category")
         if item is not None
-        else pd.Series(pd.NA, index=events.index, dtype="string")
+        else pd.Series(pd.NA, index=events.index, dtype="string").astype("category")
     )
     return out
+
+
+def _dictionary(values: pd.Series, rows: np.ndarray) -> pa.DictionaryArray:
+    """``values`` at ``rows`` as an Arrow dictionary array, moving codes, not strings."""
+    category = values.astype("category")
+    codes = category.cat.codes.to_numpy()[rows].astype(np.int32)
+    names = pa.array(category.cat.categories.astype(str), type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), names)
 
 
 def nest_events(customer_ids: pd.Index, events: pd.DataFrame) -> tuple[pd.Series, int]:
@@ -235,13 +246,13 @@ def nest_events(customer_ids: pd.Index, events: pd.DataFrame) -> tuple[pd.Series
     order = np.lexsort((stamps.astype("int64"), codes))
     counts = np.bincount(codes, minlength=len(customer_ids))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    picked = events.loc[known].iloc[order]
+    rows = np.flatnonzero(known)[order]
     struct = pa.StructArray.from_arrays(
         [
             pa.array(stamps[order], type=pa.timestamp("ns")),
-            pa.array(picked["event"], type=pa.string()).dictionary_encode(),
-            pa.array(picked["amount"].to_numpy(), type=pa.float64()),
-            pa.array(picked["item"], type=pa.string()).dictionary_encode(),
+            _dictionary(events["event"], rows),
+            pa.array(events["amount"].to_numpy()[rows], type=pa.float64()),
+            _dictionary(events["item"], rows),
         ],
         names=list(EVENT_FIELDS),
     )
