@@ -33,6 +33,10 @@ class ObjectiveChoice(StrEnum):
 StorageOption = Annotated[str, typer.Option(help="SQLAlchemy URL of the study database.")]
 StudyOption = Annotated[str, typer.Option(help="Study name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DataOption = Annotated[Path | None, typer.Option(help="Customer table (CSV or Parquet).")]
+EventsOption = Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")]
+IdOption = Annotated[str | None, typer.Option("--id", help="Customer id column.")]
+DemoOption = Annotated[bool, typer.Option(help="Use the built-in simulated shop.")]
 
 
 @app.callback()
@@ -176,11 +180,11 @@ def _leaderboard_table(frame, title: str, top: int) -> Table:
 
 @app.command()
 def search(
-    data: Annotated[Path | None, typer.Option(help="Customer table (CSV or Parquet).")] = None,
+    data: DataOption = None,
     target: Annotated[str | None, typer.Option(help="Target (segment label) column.")] = None,
-    id: Annotated[str | None, typer.Option("--id", help="Customer id column.")] = None,
-    events: Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")] = None,
-    demo: Annotated[bool, typer.Option(help="Use the built-in simulated shop.")] = False,
+    id: IdOption = None,
+    events: EventsOption = None,
+    demo: DemoOption = False,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
     trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 30,
@@ -340,11 +344,11 @@ def _profile_table(profiles, title: str) -> Table:
 
 @app.command()
 def segment(
-    data: Annotated[Path | None, typer.Option(help="Customer table (CSV or Parquet).")] = None,
-    events: Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")] = None,
-    id: Annotated[str | None, typer.Option("--id", help="Customer id column.")] = None,
+    data: DataOption = None,
+    events: EventsOption = None,
+    id: IdOption = None,
     k: Annotated[str, typer.Option("--k", help="Number of segments, e.g. 2-12 or 5.")] = "2-12",
-    demo: Annotated[bool, typer.Option(help="Use the built-in simulated shop.")] = False,
+    demo: DemoOption = False,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
     trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 20,
