@@ -62,16 +62,13 @@ class TrialEvent:
     error: str | None = None
 
 
-@dataclass
-class SearchResult:
-    """The outcome of :func:`search`: the stored, fitted winner and how it scored."""
+@dataclass(kw_only=True)
+class StoredResult:
+    """What every search returns: the winning trial and where its pipeline is stored."""
 
     study_name: str
-    best_pipeline: SegmentPipeline
     best_spec: PipelineSpec
     best_trial: int
-    cv_scores: dict[str, float]
-    holdout_scores: dict[str, float]
     notes: list[str] = field(default_factory=list)
     storage_url: str = field(default=DEFAULT_STORAGE, repr=False)
 
@@ -80,8 +77,26 @@ class SearchResult:
         """The study database's URL with any password hidden."""
         return redact(self.storage_url)
 
+
+@dataclass(kw_only=True)
+class SearchResult(StoredResult):
+    """The outcome of :func:`search`: the stored, fitted winner and how it scored."""
+
+    best_pipeline: SegmentPipeline
+    cv_scores: dict[str, float]
+    holdout_scores: dict[str, float]
+
     def leaderboard(self) -> pd.DataFrame:
         return leaderboard(self.study_name, self.storage_url)
+
+
+def default_study_name(data: Any, demo: bool, suffix: str = "") -> str:
+    """``demo``, the data file's stem, or ``segframe`` for in-memory data; plus ``suffix``."""
+    if demo:
+        return f"demo{suffix}"
+    if isinstance(data, str | Path):
+        return f"{Path(data).stem}{suffix}"
+    return f"segframe{suffix}"
 
 
 def _load(
@@ -281,13 +296,7 @@ def search(
     )
     context = _context(X_train, y_train, cv, customers.has_events, resolve_device(device))
     space = PipelineSpace(registry, context, models)
-    name = study or (
-        "demo"
-        if demo
-        else Path(str(data)).stem
-        if not isinstance(data, pd.DataFrame)
-        else "segframe"
-    )
+    name = study or default_study_name(data, demo)
     meta = {
         "target": customers.target_column,
         "objective": objective,
@@ -558,11 +567,7 @@ def _store_winner(
     codes = fitted.label_encoder_.transform(y_hold.to_numpy())
     holdout_scores = score(codes, fitted.predict_proba(X_hold), fitted.positive_index_)
     cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
-    versions = {
-        f"{step.kind}:{step.name}": registry.plugin_version(step.kind, step.name)
-        for step in spec.all_steps()
-        if step.name != "none"
-    }
+    versions = registry.plugin_versions(spec.all_steps())
     details = {
         "target": customers.target_column,
         "id_column": customers.id_column,

@@ -193,9 +193,16 @@ class Registry:
     def get(self, kind: str, name: str) -> Component:
         return self.info(kind, name).component
 
-    def plugin_version(self, kind: str, name: str) -> str:
-        plugin = self.info(kind, name).plugin
-        return f"{plugin.distribution} {plugin.version}".strip()
+    def plugin_versions(self, steps: Iterable[Any]) -> dict[str, str]:
+        """``{"kind:name": "distribution version"}`` for each step that is a registered
+        component (skipped steps and engine-made steps have no plugin)."""
+        versions = {}
+        for step in steps:
+            found = self._components.get(f"{step.kind}:{step.name}")
+            if found is not None:
+                plugin = found.plugin
+                versions[found.component.key] = f"{plugin.distribution} {plugin.version}".strip()
+        return versions
 
 
 @cache

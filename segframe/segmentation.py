@@ -21,7 +21,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +45,20 @@ from threadpoolctl import threadpool_limits
 from segframe import __version__
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, load_customers
-from segframe.engine import FINISHED, _next_trial, _open_study
+from segframe.engine import (
+    FINISHED,
+    StoredResult,
+    _next_trial,
+    _open_study,
+    default_study_name,
+)
 from segframe.errors import DataError, PluginError, SegframeError
 from segframe.leaderboard import load_study
 from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, _build_step
 from segframe.profiles import profiles_records, segment_profiles
 from segframe.registry import Registry, default_registry
 from segframe.space import NamespacedTrial, Slot, _form_rank, usable_components
-from segframe.storage import DEFAULT_STORAGE, redact, save_winner
+from segframe.storage import DEFAULT_STORAGE, save_winner
 
 OBJECTIVE = "silhouette"
 #: Trials whose mean bootstrap ARI is below this are only chosen when no trial reaches it.
@@ -261,23 +267,14 @@ class SegmentEvent:
     error: str | None = None
 
 
-@dataclass
-class SegmentResult:
+@dataclass(kw_only=True)
+class SegmentResult(StoredResult):
     """The stored, fitted segmentation, its scores and its segment profiles."""
 
-    study_name: str
     best_pipeline: Segmenter
-    best_spec: PipelineSpec
-    best_trial: int
     scores: dict[str, float]
     profiles: pd.DataFrame
     names: dict[int, str]
-    notes: list[str] = field(default_factory=list)
-    storage_url: str = field(default=DEFAULT_STORAGE, repr=False)
-
-    @property
-    def storage(self) -> str:
-        return redact(self.storage_url)
 
     def leaderboard(self) -> pd.DataFrame:
         return segment_leaderboard(self.study_name, self.storage_url)
@@ -462,7 +459,7 @@ def segment(
         n_tabular_columns=sum(1 for c in X.columns if c != "events"),
     )
     space = SegmentSpace(registry, context, k_range, seed)
-    name = study or ("demo-segments" if demo else _default_name(data))
+    name = study or default_study_name(data, demo, "-segments")
     meta = {
         "task": "segmentation",
         "target": None,
@@ -496,11 +493,7 @@ def segment(
         "profiles": profiles_records(profiles),
         "projection": projection(fitted.embedding_, fitted.labels_, seed),
     }
-    versions = {
-        f"{step.kind}:{step.name}": registry.plugin_version(step.kind, step.name)
-        for step in spec.all_steps()
-        if step.kind != "segmenter"
-    }
+    versions = registry.plugin_versions(spec.all_steps())
     save_winner(
         storage,
         name,
@@ -525,9 +518,3 @@ def segment(
         notes=[*customers.notes, *notes],
         storage_url=storage,
     )
-
-
-def _default_name(data: Any) -> str:
-    if isinstance(data, str | Path):
-        return f"{Path(str(data)).stem}-segments"
-    return "segments"
