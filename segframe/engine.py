@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from segframe import __version__, workers
@@ -400,11 +400,12 @@ def _progress(
     seen: set[int] = set()
 
     def poll() -> None:
-        for t in study.get_trials(deepcopy=False, states=FINISHED):
-            if t.number not in seen:
+        trials = study.get_trials(deepcopy=False)  # read once per poll, not once per trial
+        for t in trials:
+            if t.state in FINISHED and t.number not in seen:
                 seen.add(t.number)
                 text = t.user_attrs.get("pipeline_text", "?")
-                on_trial(_event(study, t.number, t.state, text, t.user_attrs.get("error"), budget))
+                on_trial(_event(trials, t.number, t.state, text, t.user_attrs.get("error"), budget))
 
     return poll
 
@@ -493,7 +494,8 @@ def _run_trial(
     trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
     study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     if on_trial is not None:
-        on_trial(_event(study, trial.number, state, text, error, trials))
+        everything = study.get_trials(deepcopy=False)
+        on_trial(_event(everything, trial.number, state, text, error, trials))
 
 
 class _Pruning:
@@ -526,14 +528,13 @@ class _Pruning:
 
 
 def _event(
-    study: optuna.Study,
+    trials: list[FrozenTrial],
     number: int,
     state: TrialState,
     text: str,
     error: str | None,
     budget: int | None,
 ) -> TrialEvent:
-    trials = study.get_trials(deepcopy=False)
     this = trials[number] if number < len(trials) else None
     attrs = this.user_attrs if this is not None else {}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
