@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from segframe.data import load_customers
 from segframe.errors import DataError
-from segframe.storage import DEFAULT_STORAGE, deserialise, stored_winner
+from segframe.storage import DEFAULT_STORAGE, StoredPipeline, deserialise, stored_winner
 
 
-def predict_customers(
+def load_for_prediction(
     study: str,
     data: str | Path | pd.DataFrame,
     *,
     events: str | Path | pd.DataFrame | None = None,
     storage: str = DEFAULT_STORAGE,
-) -> pd.DataFrame:
-    """One row per customer: id, predicted segment, and the probability of each class.
-
-    For an unsupervised segmentation: id, segment id and segment name.
-    """
+) -> tuple[StoredPipeline, Any, pd.DataFrame]:
+    """The verified winner of ``study`` and the customers, checked against its training."""
     record = stored_winner(study, storage)
     pipeline = deserialise(record)
     details = record.details
@@ -40,6 +38,15 @@ def predict_customers(
             f"{', '.join(map(repr, missing))}. Pass a table with the training columns "
             f"({', '.join(details['columns'])})."
         )
+    return record, pipeline, frame
+
+
+def predictions(record: StoredPipeline, pipeline: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer: id, predicted segment, and the probability of each class.
+
+    For an unsupervised segmentation: id, segment id and segment name.
+    """
+    details = record.details
     result = pd.DataFrame({details["id_column"]: frame.index.to_numpy()})
     if record.task == "segmentation":  # no classes: a segment id and its (renamable) name
         result["segment"] = pipeline.predict(frame)
@@ -50,3 +57,14 @@ def predict_customers(
     for j, label in enumerate(pipeline.classes_):
         result[f"probability_{label}"] = proba[:, j]
     return result
+
+
+def predict_customers(
+    study: str,
+    data: str | Path | pd.DataFrame,
+    *,
+    events: str | Path | pd.DataFrame | None = None,
+    storage: str = DEFAULT_STORAGE,
+) -> pd.DataFrame:
+    """Segment new raw customers with the stored winner of ``study`` (see :func:`predictions`)."""
+    return predictions(*load_for_prediction(study, data, events=events, storage=storage))

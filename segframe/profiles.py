@@ -261,19 +261,16 @@ def predicted_profiles(
     storage: str = DEFAULT_STORAGE,
 ) -> pd.DataFrame:
     """Profiles of the segments a stored winner (supervised or not) predicts for ``data``."""
-    from segframe.data import load_customers
-    from segframe.predict import predict_customers
+    from segframe.predict import load_for_prediction, predictions
 
-    predictions = predict_customers(study, data, events=events, storage=storage)
-    details = stored_winner(study, storage).details
-    id_column = None if details["id_column"] == "row" else details["id_column"]
-    frame = load_customers(data, id_column=id_column, events=events).frame
-    labels = predictions["segment"].to_numpy()
+    record, pipeline, frame = load_for_prediction(study, data, events=events, storage=storage)
+    predicted = predictions(record, pipeline, frame)
+    labels = predicted["segment"].to_numpy()
     codes, classes = pd.factorize(labels, sort=True)
     profiles = segment_profiles(frame, codes)
     profiles.insert(0, "predicted", [classes[i] for i in profiles.index])
-    if "segment_name" in predictions:
+    if "segment_name" in predicted:
         profiles["name"] = (
-            predictions.groupby("segment")["segment_name"].first().reindex(classes).to_numpy()
+            predicted.groupby("segment")["segment_name"].first().reindex(classes).to_numpy()
         )
     return profiles
