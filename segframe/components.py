@@ -7,8 +7,8 @@ their parameters from ``space`` and builds the step with ``factory``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -72,6 +72,28 @@ def always(context: SearchContext) -> bool:
 
 
 @dataclass(frozen=True)
+class Start:
+    """A known-good configuration of one model, tried before the search explores.
+
+    Like a portfolio in FLAML or AutoGluon: a few defaults that are strong on most
+    tabular data cost a handful of trials and give the sampler good points to improve
+    on. ``params`` are the model's own parameters, by the plain names its ``space``
+    suggests; ``chain`` picks the preprocessing it works best with, by slot
+    (``{"frame_to_matrix": "ordinal"}``); whatever a start leaves out is sampled as
+    usual. Starts of all models run in order of ``rank`` (lower first).
+    """
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    chain: Mapping[str, str] = field(default_factory=dict)
+    rank: int = 50
+
+
+def no_starts(context: SearchContext) -> Sequence[Start]:
+    """Starting points of a component that has no known-good defaults."""
+    return ()
+
+
+@dataclass(frozen=True)
 class Component:
     """One pluggable step.
 
@@ -96,6 +118,8 @@ class Component:
     #: whether a search tries it unasked; costly components can opt out on, say, a CPU.
     #: Naming a model in ``--models`` includes it, and its plugin's other components.
     in_default_search: Callable[[SearchContext], bool] = always
+    #: models only: known-good configurations for this data, tried first (see :class:`Start`)
+    starts: Callable[[SearchContext], Sequence[Start]] = no_starts
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
