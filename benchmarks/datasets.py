@@ -1,7 +1,8 @@
-"""The benchmark datasets: the real ones in ../shared/data and any file the user names.
+"""The benchmark datasets: the real ones in ../shared/data, the public ones that
+``python -m benchmarks.prepare`` writes to ../bench-data, and any file the user names.
 
-segframe gets the customer frame with the nested event log; the baselines and FLAML get
-the customer table's own columns (the same rows, indexed by the same customer ids).
+segframe gets the customer frame with the nested event log; the baselines and the other AutoML
+tools get the customer table's own columns (the same rows, indexed by the same customer ids).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from benchmarks import prepare
 from segframe.data import EVENTS, CustomerData, load_customers, positive_label
 
 #: ../shared/data beside the checkout (never copied into the repository).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: ../bench-data beside the checkout, written by ``python -m benchmarks.prepare``.
+DEFAULT_BENCH_DATA_DIR = prepare.DEFAULT_OUT
 
 
 class BenchmarkError(Exception):
@@ -30,11 +34,36 @@ class DatasetSpec:
     target: str
     id_column: str | None = None
     events: Path | None = None
+    #: what to tell the user when the files are missing
+    missing_hint: str = (
+        "Pass --data-dir (the shared data folder) or the right --data/--events path."
+    )
+
+    def exists(self) -> bool:
+        return all(path is None or Path(path).exists() for path in (self.data, self.events))
 
 
-def builtin(data_dir: Path) -> dict[str, DatasetSpec]:
-    """The shared real datasets, with the target and id columns their READMEs give."""
+def builtin(
+    data_dir: Path, bench_data_dir: Path = DEFAULT_BENCH_DATA_DIR
+) -> dict[str, DatasetSpec]:
+    """The shared real datasets (target and id columns as their READMEs give) and the public
+    ones prepared into ``bench_data_dir`` (see benchmarks/DATASETS.md)."""
     cdnow = data_dir / "cdnow_transactions"
+    hint = (
+        f"Prepare it with `python -m benchmarks.prepare --raw RAW_DIR --out {bench_data_dir}` "
+        "(benchmarks/DATASETS.md says how to fetch the raw files), or pass --bench-data-dir."
+    )
+    prepared = {
+        name: DatasetSpec(
+            name,
+            bench_data_dir / name / prepare.CUSTOMERS,
+            recipe.target,
+            recipe.id_column,
+            bench_data_dir / name / prepare.EVENTS if recipe.has_events else None,
+            hint,
+        )
+        for name, recipe in prepare.RECIPES.items()
+    }
     return {
         "telco_churn": DatasetSpec(
             "telco_churn",
@@ -49,6 +78,7 @@ def builtin(data_dir: Path) -> dict[str, DatasetSpec]:
             "customer_id",
             cdnow / "events_observed.csv.gz",
         ),
+        **prepared,
     }
 
 
@@ -74,10 +104,7 @@ def load(spec: DatasetSpec, max_rows: int | None = None) -> Dataset:
     """Load ``spec``; with ``max_rows``, keep a stratified sample of that many customers."""
     for path in (spec.data, spec.events):
         if path is not None and not Path(path).exists():
-            raise BenchmarkError(
-                f"{spec.name}: {path} does not exist. Pass --data-dir (the shared data folder) "
-                "or the right --data/--events path."
-            )
+            raise BenchmarkError(f"{spec.name}: {path} does not exist. {spec.missing_hint}")
     customers = load_customers(
         spec.data, target=spec.target, id_column=spec.id_column, events=spec.events
     )

@@ -52,7 +52,8 @@ class Recipe:
     raws: tuple[Raw, ...]
     build: Callable[[Path], tuple[pd.DataFrame, pd.DataFrame | None]]
     target: str
-    id_column: str
+    id_column: str = "customer_id"
+    has_events: bool = False
 
 
 def sha256(path: Path) -> str:
@@ -272,17 +273,13 @@ def retail_events(observed: pd.DataFrame) -> pd.DataFrame:
 RECIPES = {
     recipe.name: recipe
     for recipe in (
-        Recipe("bank_marketing", (BANK_ZIP,), bank_marketing, "y", "customer_id"),
-        Recipe("telecom_churn", (CHURN_80, CHURN_20), telecom_churn, "Churn", "customer_id"),
+        Recipe("bank_marketing", (BANK_ZIP,), bank_marketing, "y"),
+        Recipe("telecom_churn", (CHURN_80, CHURN_20), telecom_churn, "Churn"),
         Recipe(
-            "insurance_caravan",
-            (TIC_TRAIN, TIC_EVAL, TIC_TARGETS),
-            insurance_caravan,
-            "CARAVAN",
-            "customer_id",
+            "insurance_caravan", (TIC_TRAIN, TIC_EVAL, TIC_TARGETS), insurance_caravan, "CARAVAN"
         ),
-        Recipe("ifood_response", (IFOOD,), ifood_response, "Response", "customer_id"),
-        Recipe("online_retail", (RETAIL,), online_retail, "target", "customer_id"),
+        Recipe("ifood_response", (IFOOD,), ifood_response, "Response"),
+        Recipe("online_retail", (RETAIL,), online_retail, "target", has_events=True),
     )
 }
 
@@ -302,6 +299,8 @@ def write_gzip_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def prepare(recipe: Recipe, raw_dir: Path, out_dir: Path) -> dict[str, object]:
     """Build one dataset into ``out_dir/<name>``; returns its summary line's facts."""
+    for raw in recipe.raws:  # every file present and unchanged before any is read
+        checked(raw_dir, raw)
     customers, events = recipe.build(raw_dir)
     if not customers[recipe.id_column].is_unique:
         raise PrepareError(f"{recipe.name}: the customer ids are not unique.")
