@@ -1,4 +1,4 @@
-"""segframe side by side with FLAML and default baselines: ``python -m benchmarks.compare``.
+"""segframe beside AutoGluon, FLAML and default baselines: ``python -m benchmarks.compare``.
 
 Three sections: quality at equal time budget on real data, engine overhead per trial
 against plain scikit-learn code, and parallel scaling of CLI workers on one study.
@@ -16,17 +16,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import optuna
+from threadpoolctl import threadpool_limits
 
-from benchmarks.datasets import DEFAULT_DATA_DIR, BenchmarkError, DatasetSpec, builtin, load
+from benchmarks.datasets import (
+    DEFAULT_BENCH_DATA_DIR,
+    DEFAULT_DATA_DIR,
+    BenchmarkError,
+    DatasetSpec,
+    builtin,
+    load,
+)
 from benchmarks.overhead import run_overhead
-from benchmarks.quality import flaml_estimators, run_quality
+from benchmarks.quality import find_autogluon, flaml_estimators, run_quality
 from benchmarks.report import Recorder, figure, machine, markdown
 from benchmarks.scaling import run_scaling
 
 SECTIONS = ("quality", "overhead", "scaling")
-QUICK = {"budget": 10.0, "seeds": 1, "max_rows": 2000, "pairs": 4, "search_trials": 6,
+QUICK = {"budgets": [10.0], "seeds": 1, "max_rows": 2000, "pairs": 4, "search_trials": 6,
          "search_seconds": 40.0, "scaling_trials": 6}  # fmt: skip
-FULL = {"budget": 120.0, "seeds": 3, "max_rows": None, "pairs": 15, "search_trials": 20,
+FULL = {"budgets": [120.0], "seeds": 3, "max_rows": None, "pairs": 15, "search_trials": 20,
         "search_seconds": 300.0, "scaling_trials": 30}  # fmt: skip
 
 
@@ -35,7 +43,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few minutes")
-    parser.add_argument("--budget", type=float, help="seconds per AutoML tool (default 120)")
+    budgets = parser.add_mutually_exclusive_group()
+    budgets.add_argument("--budget", type=float, help="seconds per AutoML tool (default 120)")
+    budgets.add_argument(
+        "--budgets", type=_budgets, help="several budgets, e.g. 60,120: each is run in turn"
+    )
     parser.add_argument("--seeds", type=int, help="80/20 splits, seeds 0..N-1 (default 3)")
     parser.add_argument("--max-rows", type=int, help="stratified subsample of each dataset")
     parser.add_argument(
@@ -43,10 +55,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--datasets",
-        default="telco_churn,cdnow_transactions",
-        help="built-in datasets to use (comma-separated; '' for none)",
+        help="built-in datasets to use (comma-separated; '' for none; default: every built-in "
+        "dataset whose files exist)",
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="shared data")
+    parser.add_argument(
+        "--bench-data-dir",
+        type=Path,
+        default=DEFAULT_BENCH_DATA_DIR,
+        help="datasets written by `python -m benchmarks.prepare` (default ../bench-data)",
+    )
+    parser.add_argument(
+        "--autogluon-python",
+        type=Path,
+        help="interpreter with autogluon.tabular (default: this one if it has it, else "
+        "../agvenv/bin/python)",
+    )
     parser.add_argument("--data", type=Path, help="your own customer table (CSV or Parquet)")
     parser.add_argument("--target", help="its binary target column")
     parser.add_argument("--id", dest="id_column", help="its customer id column")
@@ -58,6 +82,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres", help="also measure scaling on this PostgreSQL URL")
     parser.add_argument("--out", type=Path, help="JSON-lines output (default benchmarks/results/)")
     args = parser.parse_args(argv)
+    if args.budget is not None:
+        args.budgets = [args.budget]
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -73,13 +99,31 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _budgets(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of seconds like 60,120") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError("budgets are positive seconds, e.g. 60,120")
+    return values
+
+
 def dataset_specs(args: argparse.Namespace) -> list[DatasetSpec]:
-    known = builtin(args.data_dir)
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    for name in names:
-        if name not in known:
-            raise BenchmarkError(f"Unknown dataset {name!r}; built-in: {', '.join(known)}.")
-    specs = [known[name] for name in names]
+    """The named built-in datasets (each must exist), or by default every one that exists."""
+    known = builtin(args.data_dir, args.bench_data_dir)
+    if args.datasets is None:
+        specs = [spec for spec in known.values() if spec.exists()]
+    else:
+        names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+        for name in names:
+            if name not in known:
+                raise BenchmarkError(f"Unknown dataset {name!r}; built-in: {', '.join(known)}.")
+            spec = known[name]
+            if not spec.exists():
+                missing = next(p for p in (spec.data, spec.events) if p and not Path(p).exists())
+                raise BenchmarkError(f"{name}: {missing} does not exist. {spec.missing_hint}")
+        specs = [known[name] for name in names]
     if args.data is not None:
         specs.append(
             DatasetSpec(args.data.stem, args.data, args.target, args.id_column, args.events)
@@ -97,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     info = machine()
+    autogluon = find_autogluon(args.autogluon_python) if "quality" in args.only else None
     settings = {
         "mode": "quick" if args.quick else "full",
-        "budget_s": args.budget,
+        "budgets_s": args.budgets,
         "seeds": args.seeds,
         "max_rows": args.max_rows or "all",
         "flaml learners": flaml_estimators(),
+        "autogluon": autogluon.describe() if autogluon else "not used",
     }
     recorder = Recorder(args.out)
     recorder.add([figure("machine", "-", "-", "info", info, settings=settings)])
@@ -112,12 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="segframe-bench-") as tmp:
             workdir = Path(tmp)
             if "quality" in args.only:
-                for spec in dataset_specs(args):
-                    data = load(spec, args.max_rows)
-                    for figures in run_quality(
-                        data, list(range(args.seeds)), args.budget, workdir, log
-                    ):
-                        recorder.add(figures)
+                specs = dataset_specs(args)
+                log(f"datasets: {', '.join(spec.name for spec in specs) or 'none'}")
+                loaded = [load(spec, args.max_rows) for spec in specs]
+                # Equal compute: every in-process library (BLAS, OpenMP) keeps to one thread.
+                with threadpool_limits(1):
+                    for budget in args.budgets:  # the shortest budget's table is complete first
+                        for data in loaded:
+                            for figures in run_quality(
+                                data, list(range(args.seeds)), budget, workdir, log, autogluon
+                            ):
+                                recorder.add(figures)
             if "overhead" in args.only:
                 recorder.add(
                     run_overhead(args.pairs, args.search_trials, args.search_seconds, workdir, log)

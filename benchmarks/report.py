@@ -135,6 +135,17 @@ def _values(figures: list[dict], **match: Any) -> list[Any]:
 
 
 def _quality(figures: list[dict]) -> str:
+    """One table per budget: every tool on every dataset, then the failures and winners."""
+    budgets = dict.fromkeys(f.get("budget") for f in figures)
+    parts = []
+    for budget in budgets:
+        chosen = [f for f in figures if f.get("budget") == budget]
+        title = f"#### Budget {budget:g} s per AutoML tool" if budget is not None else ""
+        parts += [title, _quality_table(chosen)] if title else [_quality_table(chosen)]
+    return "\n\n".join(parts)
+
+
+def _quality_table(figures: list[dict]) -> str:
     rows, notes = [], []
     keys = dict.fromkeys((f["dataset"], f["tool"]) for f in figures)
     for dataset, tool in keys:
@@ -143,6 +154,7 @@ def _quality(figures: list[dict]) -> str:
         failures = [f for f in pick if f["metric"] == "error"]
         notes += [f"{dataset} / {tool} / seed {f['seed']} failed: {f['value']}" for f in failures]
         trials = _values(pick, metric="trials")
+        per_minute = _values(pick, metric="trials_per_minute")
         rows.append(
             [
                 dataset,
@@ -151,13 +163,15 @@ def _quality(figures: list[dict]) -> str:
                 _spread(_values(pick, metric="roc_auc")),
                 _spread(_values(pick, metric="seconds"), 0),
                 _spread(trials, 0) if trials else "",
+                _spread(per_minute, 1) if per_minute else "",
                 f"{len(seeds) - len(failures)}/{len(seeds)}",
             ]
         )
         for f in pick:
             if f["metric"] == "winner":
-                notes.append(f"{dataset} / {tool} / seed {f['seed']}: {f['value']}")
-    header = ["dataset", "tool", "F1", "ROC-AUC", "seconds", "trials", "seeds ok"]
+                threshold = f" (threshold {f['threshold']:.3f})" if "threshold" in f else ""
+                notes.append(f"{dataset} / {tool} / seed {f['seed']}: {f['value']}{threshold}")
+    header = ["dataset", "tool", "F1", "ROC-AUC", "seconds", "trials", "trials/min", "seeds ok"]
     text = _table(header, rows)
     return text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
