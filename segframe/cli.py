@@ -30,6 +30,11 @@ class ObjectiveChoice(StrEnum):
     auc = "auc"
 
 
+class RefitChoice(StrEnum):
+    all = "all"
+    train = "train"
+
+
 StorageOption = Annotated[str, typer.Option(help="SQLAlchemy URL of the study database.")]
 StudyOption = Annotated[str, typer.Option(help="Study name.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -208,6 +213,13 @@ def search(
     trial_memory_mb: Annotated[
         int | None, typer.Option(help="Memory cap of one trial's process, in MB.")
     ] = None,
+    refit: Annotated[
+        RefitChoice,
+        typer.Option(help="Refit the winner on all labelled rows, or keep the training fit."),
+    ] = RefitChoice.all,
+    ensemble: Annotated[
+        bool, typer.Option(help="Store an ensemble of the best trials when it scores higher.")
+    ] = True,
 ) -> None:
     """Search pipelines and store the winner in the study database."""
     from segframe.engine import search as run_search
@@ -255,6 +267,8 @@ def search(
                 resume=resume,
                 trial_timeout=trial_timeout,
                 trial_memory_mb=trial_memory_mb,
+                refit=refit.value,
+                ensemble=ensemble,
             )
         board = result.leaderboard()
     except SegframeError as exc:
@@ -268,7 +282,13 @@ def search(
         f"AUC {_fmt(result.cv_scores['auc'])}\n"
         f"  holdout         F1 {_fmt(result.holdout_scores['f1'])}  "
         f"AUC {_fmt(result.holdout_scores['auc'])}\n"
-        f"Stored as study {result.study_name!r} in {result.storage}.",
+        + (
+            f"  decision threshold {result.threshold:.3f} (positive-class probability, "
+            "chosen for F1 out of fold)\n"
+            if result.threshold is not None
+            else ""
+        )
+        + f"Stored as study {result.study_name!r} in {result.storage}.",
         highlight=False,
     )
 

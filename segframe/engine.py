@@ -9,10 +9,13 @@ the holdout, and only then written to the study database.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +24,53 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 import pandas as pd
+from imblearn.pipeline import Pipeline as ImbPipeline
 from optuna.trial import FrozenTrial, TrialState
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.preprocessing import LabelEncoder
 
 from segframe import __version__, workers
 from segframe.components import SearchContext
 from segframe.data import CustomerData, load_customers, positive_label
 from segframe.device import resolve_device
+from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
 from segframe.errors import DataError, SegframeError
 from segframe.guard import GuardedEvaluator, TrialError
 from segframe.leaderboard import leaderboard, pick_winner
-from segframe.metrics import score
-from segframe.pipeline import PipelineSpec, SegmentPipeline, build_pipeline
+from segframe.metrics import objective_key, score
+from segframe.pipeline import (
+    PipelineSpec,
+    SegmentPipeline,
+    build_features,
+    build_pipeline,
+    build_tail,
+)
 from segframe.progress import epoch_reporting
 from segframe.registry import Registry, default_registry
 from segframe.report import holdout_summary
 from segframe.space import PipelineSpace
-from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact, save_winner
+from segframe.storage import (
+    DEFAULT_STORAGE,
+    load_predictions,
+    optuna_storage,
+    redact,
+    save_predictions,
+    save_winner,
+)
 
 Objective = Literal["both", "f1", "auc"]
 OBJECTIVES: tuple[str, ...] = ("both", "f1", "auc")
+REFITS: tuple[str, ...] = ("all", "train")
+#: A trial stops after its first fold when that fold scores below the median first fold
+#: of the trials before it, once this many trials have a first fold to compare with.
+EARLY_STOP_AFTER = 5
+#: The best trials whose out-of-fold predictions ensemble selection may combine.
+ENSEMBLE_CANDIDATES = 20
+#: Share of a ``timeout`` kept for the final refits (holdout scoring, refit on all rows).
+FINAL_FIT_SHARE = 0.1
+#: Memory the per-fold feature cache of one evaluator may hold.
+FEATURE_CACHE_BYTES = 1 << 30
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: How often a worker with no budget left checks whether the other workers are done.
 POLL_SECONDS = 1.0
@@ -67,7 +97,7 @@ class StoredResult:
     """What every search returns: the winning trial and where its pipeline is stored."""
 
     study_name: str
-    best_spec: PipelineSpec
+    best_spec: PipelineSpec | EnsembleSpec
     best_trial: int
     notes: list[str] = field(default_factory=list)
     storage_url: str = field(default=DEFAULT_STORAGE, repr=False)
@@ -82,9 +112,10 @@ class StoredResult:
 class SearchResult(StoredResult):
     """The outcome of :func:`search`: the stored, fitted winner and how it scored."""
 
-    best_pipeline: SegmentPipeline
+    best_pipeline: SegmentPipeline | EnsemblePipeline
     cv_scores: dict[str, float]
     holdout_scores: dict[str, float]
+    threshold: float | None = None
 
     def leaderboard(self) -> pd.DataFrame:
         return leaderboard(self.study_name, self.storage_url)
@@ -191,8 +222,22 @@ def _open_study(
     return study
 
 
+def _nbytes(part: Any) -> int:
+    """Approximate memory of a feature builder's output (a frame, an array, a batch)."""
+    if isinstance(part, pd.DataFrame):
+        return int(part.memory_usage(index=False).sum())
+    arrays = vars(part).values() if hasattr(part, "__dict__") else [part]
+    return sum(int(getattr(a, "nbytes", 0)) for a in arrays)
+
+
 class _Evaluator:
-    """Cross-validates one pipeline spec on the training part."""
+    """Cross-validates one pipeline spec on the training part.
+
+    Feature builders' outputs are kept per fold and builder settings (RFM, event
+    aggregates and the table's columns do not change between trials), so most trials
+    fit only their preprocessing, sampler and model. Returns the scores and the
+    out-of-fold class probabilities.
+    """
 
     def __init__(
         self,
@@ -203,28 +248,59 @@ class _Evaluator:
         registry: Registry,
         positive: Any,
     ) -> None:
-        self.X, self.y, self.registry, self.positive = X, y, registry, positive
+        self.X, self.registry = X, registry
+        labels = LabelEncoder().fit(y.to_numpy())
+        self.codes = labels.transform(y.to_numpy())
+        classes = list(labels.classes_)
+        self.positive_index = classes.index(positive) if positive in classes else len(classes) - 1
+        self.n_classes = len(classes)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         self.folds = list(splitter.split(np.zeros(len(y)), y))
+        self._cache: OrderedDict[tuple[int, str], tuple[Any, Any, int]] = OrderedDict()
 
-    def __call__(self, spec: PipelineSpec, pruning: _Pruning | None) -> dict:
+    def _features(self, spec: PipelineSpec, fold: int) -> tuple[Any, Any]:
+        """The fold's feature builders' output on its training and validation rows."""
+        key = (fold, json.dumps(spec.to_dict()["features"], sort_keys=True, default=str))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key][:2]
+        train, valid = self.folds[fold]
+        builders = build_features(spec, self.registry)
+        fitted = clone(builders).fit(self.X.iloc[train], self.codes[train])
+        parts = fitted.transform(self.X.iloc[train]), fitted.transform(self.X.iloc[valid])
+        size = sum(_nbytes(p) for p in parts)
+        self._cache[key] = (*parts, size)
+        while sum(v[2] for v in self._cache.values()) > FEATURE_CACHE_BYTES and self._cache:
+            self._cache.popitem(last=False)
+        return parts
+
+    def __call__(self, spec: PipelineSpec, pruning: _Pruning | Any | None) -> dict[str, Any]:
+        oof = np.zeros((len(self.codes), self.n_classes))
         fold_scores = []
-        for fold, (train, valid) in enumerate(self.folds):
-            estimator = build_pipeline(spec, self.registry, self.positive)
+        for fold, (_, valid) in enumerate(self.folds):
+            train_part, valid_part = self._features(spec, fold)
+            tail = ImbPipeline(build_tail(spec, self.registry))
             with epoch_reporting(pruning.epoch_reporter(fold) if pruning else None):
-                estimator.fit(self.X.iloc[train], self.y.iloc[train])
-            proba = estimator.predict_proba(self.X.iloc[valid])
-            codes = estimator.label_encoder_.transform(self.y.iloc[valid].to_numpy())
-            fold_scores.append(score(codes, proba, estimator.positive_index_))
+                tail.fit(train_part, self.codes[self.folds[fold][0]])
+            oof[valid] = np.asarray(tail.predict_proba(valid_part), dtype=float)
+            fold_scores.append(score(self.codes[valid], oof[valid], self.positive_index))
             if pruning is not None:
                 pruning.after_fold(fold, fold_scores)
-        f1 = np.array([s["f1"] for s in fold_scores])
+        pooled = score(self.codes, oof, self.positive_index)
+        threshold = pooled.get("threshold")
+        fold_f1 = [
+            score(self.codes[valid], oof[valid], self.positive_index, threshold)["f1"]
+            for _, valid in self.folds
+        ]
         auc = np.array([s["auc"] for s in fold_scores])
         return {
-            "f1": float(f1.mean()),
+            "f1": pooled["f1"],
             "auc": float(auc.mean()),
-            "f1_std": float(f1.std()),
+            "f1_std": float(np.std(fold_f1)),
             "auc_std": float(auc.std()),
+            "threshold": threshold,
+            "first_fold": {k: fold_scores[0][k] for k in ("f1", "auc")},
+            "oof": oof.astype(np.float32),
         }
 
     def close(self) -> None:
@@ -254,6 +330,8 @@ def search(
     resume: bool = False,
     trial_timeout: float | None = None,
     trial_memory_mb: int | None = None,
+    refit: str = "all",
+    ensemble: bool = True,
 ) -> SearchResult:
     """Search pipelines for ``target`` and store the winner in the study database.
 
@@ -264,6 +342,11 @@ def search(
     are retried once their heartbeat is stale). ``trial_timeout`` (seconds) and
     ``trial_memory_mb`` run each trial in a child process that is stopped at the limit.
     ``device`` (auto, cpu, gpu) tells GPU-capable components where to run.
+
+    The winner is scored on the holdout, then (``refit="all"``) refitted on every
+    labelled customer given and stored with its F1 threshold; ``refit="train"`` keeps
+    the model fitted on the training part. With ``ensemble``, a weighted ensemble of
+    the best trials is stored instead when it scores higher out of fold.
     """
     if objective not in OBJECTIVES:
         raise SegframeError(
@@ -281,6 +364,10 @@ def search(
         raise SegframeError("--n-jobs must be at least 1 and --trial-timeout above 0 seconds.")
     if trial_memory_mb is not None and trial_memory_mb < 64:
         raise SegframeError("--trial-memory-mb must be at least 64 (a pipeline needs room).")
+    if refit not in REFITS:
+        raise SegframeError(f"--refit must be one of {', '.join(REFITS)}, not {refit!r}.")
+    if timeout is not None and not timeout > 0:
+        raise SegframeError(f"--timeout must be a positive number of seconds, not {timeout}.")
     optuna.logging.set_verbosity(logging.WARNING)
     registry = registry or default_registry()
     customers = _load(data, target, events, id_column, demo, seed)
@@ -306,6 +393,7 @@ def search(
     optuna_study = _open_study(name, storage, objective, seed, meta)
     if resume:
         workers.fail_running_trials(optuna_study)
+    _enqueue_portfolio(optuna_study, storage, space, trials)
     guarded = trial_timeout is not None or trial_memory_mb is not None
     payload = {
         "storage": storage,
@@ -316,7 +404,8 @@ def search(
         "context": context,
         "models": models,
         "trials": trials,
-        "timeout": timeout,
+        "timeout": None if timeout is None else timeout * (1 - FINAL_FIT_SHARE),
+        "fingerprint": _fingerprint(X_train, cv, seed),
         "trial_timeout": trial_timeout,
         "trial_memory_mb": trial_memory_mb,
         "setup": {  # _Evaluator's arguments; the registry as a recipe for other processes
@@ -342,9 +431,38 @@ def search(
         positive,
         objective,
         (X_train, y_train, X_hold, y_hold),
+        refit=refit,
+        ensemble_from=payload["fingerprint"] if ensemble else None,
     )
     result.notes.extend(worker_notes)
     return result
+
+
+def _fingerprint(X_train: pd.DataFrame, folds: int, seed: int) -> str:
+    """Names the training rows and folds that out-of-fold predictions belong to."""
+    digest = hashlib.sha256(f"{folds}:{seed}:{len(X_train)}".encode())
+    digest.update(pd.util.hash_pandas_object(X_train.index, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _enqueue_portfolio(
+    study: optuna.Study, storage: str, space: PipelineSpace, budget: int | None
+) -> None:
+    """Queue the models' known-good starts as a new study's first trials.
+
+    Under the study lock, so that workers started together queue them once. A budget
+    of trials keeps at least two thirds of it for the search proper.
+    """
+    limit = None if budget is None else max(1, budget // 3)
+    lock = workers.StudyLock(storage, study.study_name)
+    try:
+        with lock():
+            if study.get_trials(deepcopy=False):
+                return
+            for params in space.portfolio(limit):
+                study.enqueue_trial(params, user_attrs={"portfolio": True})
+    finally:
+        lock.close()
 
 
 def _evaluator(payload: dict[str, Any], registry: Registry) -> _Evaluator | GuardedEvaluator:
@@ -366,17 +484,7 @@ def _work(
     evaluate = _evaluator(payload, registry)
     lock = workers.StudyLock(payload["storage"], study.study_name)
     try:
-        _run_trials(
-            study,
-            space,
-            evaluate,
-            payload["objective"],
-            payload["trials"],
-            payload["timeout"],
-            on_trial,
-            lock,
-            payload["seed"],
-        )
+        _run_trials(study, space, evaluate, payload, on_trial, lock)
     finally:
         evaluate.close()
         lock.close()
@@ -410,28 +518,43 @@ def _progress(
     return poll
 
 
-def _next_trial(study: optuna.Study, budget: int | None) -> optuna.Trial | None:
-    """A retry waiting to run, a new trial while the budget lasts, else None."""
+def _next_trial(
+    study: optuna.Study, budget: int | None
+) -> tuple[optuna.Trial | None, list[FrozenTrial]]:
+    """A retry or start waiting to run, a new trial while the budget lasts, else None;
+    and the study's trials as read for that decision."""
+    trials = study.get_trials(deepcopy=False)
     if budget is not None:
-        trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if not waiting and len(trials) >= budget:
-            return None
+            return None, trials
     with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we run it ourselves
         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-        return study.ask()
+        return study.ask(), trials
+
+
+def early_stop_bar(trials: Sequence[FrozenTrial], objective: str) -> float | None:
+    """The first-fold score below which a new trial stops after its first fold.
+
+    The median first-fold score of the trials that got that far (completed or stopped),
+    once there are :data:`EARLY_STOP_AFTER` of them; Optuna's pruners cannot act on
+    two-objective studies, so this one rule serves every objective.
+    """
+    firsts = [
+        objective_key(t.user_attrs["first_fold"], objective)
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and "first_fold" in t.user_attrs
+    ]
+    return float(np.median(firsts)) if len(firsts) >= EARLY_STOP_AFTER else None
 
 
 def _run_trials(
     study: optuna.Study,
     space: PipelineSpace,
     evaluate: _Evaluator | GuardedEvaluator,
-    objective: str,
-    trials: int | None,
-    timeout: float | None,
+    payload: dict[str, Any],
     on_trial: Callable[[TrialEvent], None] | None,
     lock: workers.StudyLock,
-    seed: int,
 ) -> None:
     """Ask, evaluate, tell until the budget is spent and no worker's trial is still running.
 
@@ -439,21 +562,24 @@ def _run_trials(
     whole study; a trial whose process died is failed once its heartbeat is stale, and
     its retry is picked up here.
     """
+    budget, timeout = payload["trials"], payload["timeout"]
     started = time.monotonic()
     while True:
         if timeout is not None and time.monotonic() - started >= timeout:
             return
         workers.fail_stale_trials(study)
         with lock():
-            trial = _next_trial(study, trials)
+            trial, trials = _next_trial(study, budget)
         if trial is None:
-            if trials is None or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if budget is None or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 return
             time.sleep(POLL_SECONDS)
             continue
-        study.sampler = _sampler(seed, trial.number)
+        study.sampler = _sampler(payload["seed"], trial.number)
+        stop_below = early_stop_bar(trials, payload["objective"])
+        pruning = _Pruning(trial, payload["objective"], stop_below)
         with workers.heartbeat(study, trial):
-            _run_trial(study, trial, space, evaluate, objective, trials, on_trial)
+            _run_trial(study, trial, space, evaluate, pruning, payload, on_trial)
 
 
 def _run_trial(
@@ -461,28 +587,34 @@ def _run_trial(
     trial: optuna.Trial,
     space: PipelineSpace,
     evaluate: _Evaluator | GuardedEvaluator,
-    objective: str,
-    trials: int | None,
+    pruning: _Pruning,
+    payload: dict[str, Any],
     on_trial: Callable[[TrialEvent], None] | None,
 ) -> None:
     t0 = time.perf_counter()
+    objective = payload["objective"]
     state, values, error, text = TrialState.COMPLETE, None, None, "?"
     try:
         spec = space.sample(trial)
         text = spec.describe()
         trial.set_user_attr("pipeline", spec.to_dict())
         trial.set_user_attr("pipeline_text", text)
-        pruning = None if objective == "both" else _Pruning(trial, objective)
         with warnings.catch_warnings():  # convergence chatter would drown the progress bar
             warnings.simplefilter("ignore")
             result = evaluate(spec, pruning)
+        oof = result.pop("oof")
         for key, value in result.items():
             trial.set_user_attr(key, value)
         values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
         if not all(np.isfinite(values)):
             raise DataError("a validation fold lacked a class, so a score is undefined")
+        save_predictions(
+            payload["storage"], study.study_name, trial.number, payload["fingerprint"], oof
+        )
     except optuna.TrialPruned:
         state = TrialState.PRUNED
+        if pruning.first_fold is not None:
+            trial.set_user_attr("first_fold", pruning.first_fold)
     except (KeyboardInterrupt, SystemExit):
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)
@@ -495,36 +627,40 @@ def _run_trial(
     study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     if on_trial is not None:
         everything = study.get_trials(deepcopy=False)
-        on_trial(_event(everything, trial.number, state, text, error, trials))
+        on_trial(_event(everything, trial.number, state, text, error, payload["trials"]))
 
 
 class _Pruning:
-    """Intermediate values of one single-objective trial, and the prune decision.
+    """Stops a trial early: after its first fold by :func:`early_stop_bar` (any objective),
+    and between epochs of iterative models by Optuna's pruner (single objective only:
+    Optuna cannot prune two-objective studies).
 
-    Each fold owns a block of steps: its models' epochs report at ``fold * STEPS + epoch``
-    and the fold's own score at the block's last step, so steps compare like with like
-    across trials.
+    Epochs report at ``fold * STEPS + epoch`` so steps compare like with like across trials.
     """
 
     STEPS = 10_000
 
-    def __init__(self, trial: optuna.Trial, objective: str) -> None:
-        self.trial, self.objective = trial, objective
-
-    def _report(self, value: float, step: int) -> None:
-        self.trial.report(float(value), step)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned()
+    def __init__(self, trial: optuna.Trial, objective: str, stop_below: float | None) -> None:
+        self.trial, self.objective, self.stop_below = trial, objective, stop_below
+        self.first_fold: dict[str, float] | None = None
 
     def epoch_reporter(self, fold: int) -> Callable[[float, int], None]:
         def report(value: float, epoch: int) -> None:
-            self._report(value, fold * self.STEPS + min(epoch, self.STEPS - 2))
+            if self.objective == "both":
+                return
+            self.trial.report(float(value), fold * self.STEPS + min(epoch, self.STEPS - 2))
+            if self.trial.should_prune():
+                raise optuna.TrialPruned()
 
         return report
 
     def after_fold(self, fold: int, fold_scores: list[dict[str, float]]) -> None:
-        mean = np.mean([s[self.objective] for s in fold_scores])
-        self._report(mean, (fold + 1) * self.STEPS - 1)
+        if fold != 0:
+            return
+        self.first_fold = {k: fold_scores[0][k] for k in ("f1", "auc")}
+        key = objective_key(self.first_fold, self.objective)
+        if self.stop_below is not None and key < self.stop_below:
+            raise optuna.TrialPruned()
 
 
 def _event(
@@ -552,6 +688,45 @@ def _event(
     )
 
 
+def _ensemble(
+    trials: list[FrozenTrial],
+    winner: FrozenTrial,
+    storage: str,
+    study_name: str,
+    fingerprint: str,
+    y_train: pd.Series,
+    positive: Any,
+    objective: str,
+) -> tuple[EnsembleSpec, dict[str, float]] | None:
+    """A weighted ensemble of the best trials when it beats ``winner`` out of fold.
+
+    Both are judged on the same pooled out-of-fold predictions and by the same key as
+    the winner pick; a tie keeps the single pipeline (simpler, cheaper to refit).
+    """
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
+    complete.sort(key=lambda t: (-objective_key(t.user_attrs, objective), t.number))
+    candidates = [winner, *[t for t in complete if t.number != winner.number]]
+    candidates = candidates[:ENSEMBLE_CANDIDATES]
+    found = load_predictions(storage, study_name, [t.number for t in candidates], fingerprint)
+    candidates = [t for t in candidates if t.number in found]
+    if len(candidates) < 2 or candidates[0].number != winner.number:
+        return None
+    labels = LabelEncoder().fit(y_train.to_numpy())
+    codes = labels.transform(y_train.to_numpy())
+    classes = list(labels.classes_)
+    positive_index = classes.index(positive) if positive in classes else len(classes) - 1
+    predictions = [found[t.number] for t in candidates]
+    single = objective_key(score(codes, predictions[0], positive_index), objective)
+    chosen = select(predictions, codes, positive_index, objective)
+    if len(chosen.positions) < 2 or objective_key(chosen.scores, objective) <= single:
+        return None
+    members = tuple(
+        (w, candidates[i].number, PipelineSpec.from_dict(candidates[i].user_attrs["pipeline"]))
+        for i, w in zip(chosen.positions, chosen.weights, strict=True)
+    )
+    return EnsembleSpec(members), chosen.scores
+
+
 def _store_winner(
     study: optuna.Study,
     storage: str,
@@ -560,14 +735,35 @@ def _store_winner(
     positive: Any,
     objective: str,
     split: tuple,
+    refit: str = "all",
+    ensemble_from: str | None = None,
 ) -> SearchResult:
+    """Score the winner on the holdout, refit it as asked, store it in one transaction."""
     X_train, y_train, X_hold, y_hold = split
-    winner = pick_winner(study.get_trials(deepcopy=False), objective)
-    spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
-    fitted = build_pipeline(spec, registry, positive).fit(X_train, y_train)
-    codes = fitted.label_encoder_.transform(y_hold.to_numpy())
-    holdout_scores = score(codes, fitted.predict_proba(X_hold), fitted.positive_index_)
+    trials = study.get_trials(deepcopy=False)
+    winner = pick_winner(trials, objective)
+    spec: PipelineSpec | EnsembleSpec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
     cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
+    threshold = winner.user_attrs.get("threshold")
+    ensembled = None
+    if ensemble_from is not None:
+        ensembled = _ensemble(
+            trials, winner, storage, study.study_name, ensemble_from, y_train, positive, objective
+        )
+    if ensembled is not None:
+        spec, oof_scores = ensembled
+        threshold = oof_scores.get("threshold")
+        cv_scores = {"f1": oof_scores["f1"], "auc": oof_scores["auc"]}
+    fitted = _build(spec, registry, positive, threshold).fit(X_train, y_train)
+    codes = fitted.label_encoder_.transform(y_hold.to_numpy())
+    holdout_proba = fitted.predict_proba(X_hold)
+    holdout_scores = score(codes, holdout_proba, fitted.positive_index_, threshold)
+    holdout_scores.pop("threshold", None)
+    summary = holdout_summary(fitted, X_hold, codes)  # for `segframe report`
+    if refit == "all":
+        fitted = _build(spec, registry, positive, threshold).fit(
+            pd.concat([X_train, X_hold]), pd.concat([y_train, y_hold])
+        )
     versions = registry.plugin_versions(spec.all_steps())
     details = {
         "target": customers.target_column,
@@ -576,12 +772,16 @@ def _store_winner(
         "positive": str(positive),
         "objective": objective,
         "cv": cv_scores,
+        "threshold": threshold,
+        "ensemble": isinstance(spec, EnsembleSpec),
         "pipeline_text": spec.describe(),
         "has_events": customers.has_events,
+        "refit": refit,
         "n_train": len(X_train),
         "n_holdout": len(X_hold),
+        "n_fit": len(X_train) + (len(X_hold) if refit == "all" else 0),
         "columns": [c for c in X_train.columns if c != "events"],
-        "holdout_predictions": holdout_summary(fitted, X_hold, codes),  # for `segframe report`
+        "holdout_predictions": summary,
     }
     save_winner(
         storage,
@@ -603,6 +803,17 @@ def _store_winner(
         best_trial=winner.number,
         cv_scores=cv_scores,
         holdout_scores=holdout_scores,
+        threshold=threshold,
         notes=list(customers.notes),
         storage_url=storage,
     )
+
+
+def _build(
+    spec: PipelineSpec | EnsembleSpec, registry: Registry, positive: Any, threshold: float | None
+) -> SegmentPipeline | EnsemblePipeline:
+    """The unfitted winner: one pipeline, or the ensemble of its members, with a threshold."""
+    if isinstance(spec, PipelineSpec):
+        return build_pipeline(spec, registry, positive, threshold)
+    members = [build_pipeline(member, registry, positive) for _, _, member in spec.members]
+    return EnsemblePipeline(members, [w for w, _, _ in spec.members], threshold)

@@ -67,7 +67,8 @@ def load_study(study: str, storage: str = DEFAULT_STORAGE) -> optuna.Study:
 
 
 def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
-    """One row per trial: pipeline, CV F1 and AUC, seconds, state and error, best first."""
+    """One row per trial, best first: pipeline, CV F1 (at the trial's F1 threshold, binary
+    targets) and AUC, that threshold, seconds, state and error."""
     trials = load_study(study, storage).get_trials(deepcopy=False)
     rows = [
         {
@@ -75,6 +76,7 @@ def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
             "pipeline": t.user_attrs.get("pipeline_text", ""),
             "f1": t.user_attrs.get("f1") if t.state == TrialState.COMPLETE else None,
             "auc": t.user_attrs.get("auc") if t.state == TrialState.COMPLETE else None,
+            "threshold": t.user_attrs.get("threshold") if t.state == TrialState.COMPLETE else None,
             "seconds": t.user_attrs.get("seconds"),
             "state": t.state.name,
             "error": t.user_attrs.get("error"),
@@ -82,7 +84,7 @@ def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
         for t in trials
     ]
     table = pd.DataFrame(
-        rows, columns=["trial", "pipeline", "f1", "auc", "seconds", "state", "error"]
+        rows, columns=["trial", "pipeline", "f1", "auc", "threshold", "seconds", "state", "error"]
     )
     if table.empty:
         return table

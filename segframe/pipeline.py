@@ -16,6 +16,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.preprocessing import LabelEncoder
 
+from segframe.metrics import decide
 from segframe.registry import Registry
 
 
@@ -96,15 +97,21 @@ class SegmentPipeline(ClassifierMixin, BaseEstimator):
 
     Labels may be any values ("Yes"/"No", segment names); they are encoded for the
     model and decoded in :meth:`predict`. ``positive`` names the class that binary F1
-    and ROC-AUC score.
+    and ROC-AUC score; ``threshold`` (binary only) is the positive-class probability
+    from which :meth:`predict` says positive, chosen for F1 by the search.
     """
 
     def __init__(
-        self, pipeline: Pipeline, spec: dict[str, Any] | None = None, positive: Any = None
+        self,
+        pipeline: Pipeline,
+        spec: dict[str, Any] | None = None,
+        positive: Any = None,
+        threshold: float | None = None,
     ):
         self.pipeline = pipeline
         self.spec = spec
         self.positive = positive
+        self.threshold = threshold
 
     def fit(self, X: pd.DataFrame, y: Any) -> SegmentPipeline:
         self.label_encoder_ = LabelEncoder().fit(np.asarray(y))
@@ -123,7 +130,12 @@ class SegmentPipeline(ClassifierMixin, BaseEstimator):
         return np.asarray(self.pipeline_.predict_proba(X), dtype=float)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return self.classes_[self.decide(self.predict_proba(X))]
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class positions for probabilities: at the F1 threshold, else the likeliest class."""
+        # getattr: winners stored before thresholds existed unpickle without the attribute
+        return decide(proba, self.positive_index_, getattr(self, "threshold", None))
 
 
 #: Name of a skipped optional step (no preprocessor of that slot, no resampling).
@@ -136,12 +148,24 @@ def _build_step(registry: Registry, step: StepSpec) -> Any:
     return registry.get(step.kind, step.name).factory(**step.params)
 
 
-def build_pipeline(spec: PipelineSpec, registry: Registry, positive: Any = None) -> SegmentPipeline:
-    """Instantiate the (unfitted) estimator that ``spec`` describes."""
-    builders = [(step.name, _build_step(registry, step)) for step in spec.features]
-    steps: list[tuple[str, Any]] = [("features", FeatureConcat(builders))]
-    for step in spec.steps[:-2]:
-        steps.append((step.name, _build_step(registry, step)))
+def build_features(spec: PipelineSpec, registry: Registry) -> FeatureConcat:
+    """The (unfitted) feature builders of ``spec``, side by side."""
+    return FeatureConcat([(step.name, _build_step(registry, step)) for step in spec.features])
+
+
+def build_tail(spec: PipelineSpec, registry: Registry) -> list[tuple[str, Any]]:
+    """The (unfitted) steps after the feature builders: preprocessors, sampler, model."""
+    steps = [(step.name, _build_step(registry, step)) for step in spec.steps[:-2]]
     steps.append(("sampler", _build_step(registry, spec.sampler)))
     steps.append(("model", _build_step(registry, spec.model)))
-    return SegmentPipeline(Pipeline(steps), spec=spec.to_dict(), positive=positive)
+    return steps
+
+
+def build_pipeline(
+    spec: PipelineSpec, registry: Registry, positive: Any = None, threshold: float | None = None
+) -> SegmentPipeline:
+    """Instantiate the (unfitted) estimator that ``spec`` describes."""
+    steps = [("features", build_features(spec, registry)), *build_tail(spec, registry)]
+    return SegmentPipeline(
+        Pipeline(steps), spec=spec.to_dict(), positive=positive, threshold=threshold
+    )

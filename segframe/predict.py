@@ -53,7 +53,7 @@ def predictions(record: StoredPipeline, pipeline: Any, frame: pd.DataFrame) -> p
         result["segment_name"] = result["segment"].astype(str).map(details["names"])
         return result
     proba = pipeline.predict_proba(frame)
-    result["segment"] = pipeline.classes_[proba.argmax(axis=1)]
+    result["segment"] = pipeline.classes_[pipeline.decide(proba)]  # at the stored F1 threshold
     for j, label in enumerate(pipeline.classes_):
         result[f"probability_{label}"] = proba[:, j]
     return result

@@ -70,6 +70,7 @@ def feature_importance(fitted: Any, X: pd.DataFrame) -> list[list[Any]]:
     Tree models give ``feature_importances_``; linear models the mean absolute coefficient
     (on standardised inputs for segframe's logistic regression).
     """
+    fitted = getattr(fitted, "leading_member_", fitted)  # an ensemble: its heaviest member
     pipeline = fitted.pipeline_
     model = pipeline.steps[-1][1]
     model = model.steps[-1][1] if hasattr(model, "steps") else model
@@ -91,7 +92,7 @@ def holdout_summary(fitted: Any, X_hold: pd.DataFrame, codes: np.ndarray) -> dic
     proba = fitted.predict_proba(X_hold)
     return {
         "y_true": np.asarray(codes).astype(int).tolist(),
-        "y_pred": proba.argmax(axis=1).astype(int).tolist(),
+        "y_pred": fitted.decide(proba).astype(int).tolist(),
         "positive_proba": np.round(proba[:, fitted.positive_index_], 4).tolist(),
         "positive_index": int(fitted.positive_index_),
         "feature_importance": feature_importance(fitted, X_hold),

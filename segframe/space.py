@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segframe.components import FRAME, MATRIX, RAW, Component, SearchContext
+from segframe.components import FRAME, MATRIX, RAW, Component, SearchContext, Start
 from segframe.errors import PluginError
 from segframe.pipeline import NONE, PipelineSpec, StepSpec
 from segframe.registry import Registry
@@ -122,6 +122,35 @@ class PipelineSpace:
                     frontier.append(slot.produces)
         return goal in seen
 
+    def portfolio(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Parameters of the models' known-good starts, to enqueue as the first trials.
+
+        Each start gets every feature builder its model can use, the preprocessing its
+        ``chain`` names (else each slot's first choice, optional slots skipped) and no
+        resampling; parameters the start leaves out are sampled as usual. Ordered by
+        rank, then model name; at most ``limit``.
+        """
+        starts: list[tuple[Start, Component]] = []
+        for model in self.models.values():
+            starts.extend((start, model) for start in model.starts(self.context))
+        starts.sort(key=lambda pair: (pair[0].rank, pair[1].name))
+        plans = [self._plan(start, model) for start, model in starts]
+        unique = [p for i, p in enumerate(plans) if p not in plans[:i]]
+        return unique[:limit]
+
+    def _plan(self, start: Start, model: Component) -> dict[str, Any]:
+        options = self.features[model.accepts]
+        richest = max(options, key=lambda label: (len(options[label]), label))
+        fixed = {
+            "model": model.name,
+            f"{model.accepts}_features": richest,
+            **start.chain,
+            **{f"{model.name}.{k}": v for k, v in start.params.items()},
+        }
+        trial = _StartTrial(fixed)
+        self.sample(trial)
+        return trial.params
+
     def _step(self, trial: Any, component: Component) -> StepSpec:
         params = dict(component.space(NamespacedTrial(trial, component.name), self.context))
         return StepSpec(component.kind, component.name, params)
@@ -157,6 +186,35 @@ class PipelineSpace:
             else StepSpec("sampler", NONE)
         )
         return PipelineSpec(features, (*steps, sampler_step, self._step(trial, model)))
+
+
+class _StartTrial:
+    """Answers one sampling pass with a start's choices and records what to enqueue.
+
+    The pipeline's structure (model, features, every slot, the sampler) is always
+    recorded; a component's own parameter only when the start gives it.
+    """
+
+    def __init__(self, fixed: dict[str, Any]) -> None:
+        self.fixed, self.params = fixed, {}
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        own = "." in name
+        default = NONE if NONE in choices else choices[0]
+        value = self.fixed.get(name, default)
+        if value not in choices:
+            value = default
+        if not own or name in self.fixed:
+            self.params[name] = value
+        return value
+
+    def _number(self, name: str, low: Any, *args: Any, **kwargs: Any) -> Any:
+        if name in self.fixed:
+            self.params[name] = self.fixed[name]
+            return self.fixed[name]
+        return low
+
+    suggest_int = suggest_float = _number
 
 
 def _feature_options(

@@ -10,19 +10,23 @@ artifact's SHA-256 (and, with ``SEGFRAME_SIGNING_KEY`` set, its HMAC signature, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import io
 import json
 import pickle
 import re
 import sqlite3
 import time
 import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -60,6 +64,19 @@ pipelines_table = sa.Table(
     # HMAC-SHA256 (hex) when SEGFRAME_SIGNING_KEY was set; tables older than this column
     # get it added when a winner is next saved (see _ensure_table).
     sa.Column("signature", sa.String(64), nullable=True),
+)
+
+#: Each completed trial's out-of-fold class probabilities, for ensemble selection at the
+#: end of a search (workers on other machines write theirs here too). ``fingerprint``
+#: names the training rows and folds they belong to, so a study continued on other rows
+#: never mixes them.
+predictions_table = sa.Table(
+    "segframe_oof_predictions",
+    _metadata,
+    sa.Column("study_name", sa.String(512), primary_key=True),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("predictions", sa.LargeBinary, nullable=False),  # zlib-compressed .npy
 )
 
 
@@ -223,6 +240,59 @@ def save_winner(url: str, study_name: str, winner: Any, **fields: Any) -> Stored
     finally:
         engine.dispose()
     return record
+
+
+@functools.cache
+def _shared_engine(url: str) -> sa.Engine:
+    """One engine per URL and process for the many small writes of a search."""
+    engine = engine_for(url)
+    _ensure_table(engine)
+    return engine
+
+
+def save_predictions(
+    url: str, study_name: str, trial_number: int, fingerprint: str, predictions: np.ndarray
+) -> None:
+    """Keep one trial's out-of-fold probabilities (float32, compressed)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(predictions, dtype=np.float32), allow_pickle=False)
+    row = {
+        "study_name": study_name,
+        "trial_number": trial_number,
+        "fingerprint": fingerprint,
+        "predictions": zlib.compress(buffer.getvalue(), 1),
+    }
+    try:
+        with _shared_engine(url).begin() as connection:
+            connection.execute(
+                predictions_table.delete()
+                .where(predictions_table.c.study_name == study_name)
+                .where(predictions_table.c.trial_number == trial_number)
+            )
+            connection.execute(predictions_table.insert().values(**row))
+    except SQLAlchemyError as exc:
+        raise _storage_error(url, exc) from None
+
+
+def load_predictions(
+    url: str, study_name: str, trial_numbers: list[int], fingerprint: str
+) -> dict[int, np.ndarray]:
+    """Out-of-fold probabilities of those trials that have them for ``fingerprint``."""
+    query = (
+        sa.select(predictions_table.c.trial_number, predictions_table.c.predictions)
+        .where(predictions_table.c.study_name == study_name)
+        .where(predictions_table.c.fingerprint == fingerprint)
+        .where(predictions_table.c.trial_number.in_(trial_numbers))
+    )
+    try:
+        with _shared_engine(url).connect() as connection:
+            rows = connection.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise _storage_error(url, exc) from None
+    return {
+        number: np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+        for number, blob in rows
+    }
 
 
 def stored_winner(study_name: str, url: str = DEFAULT_STORAGE) -> StoredPipeline:

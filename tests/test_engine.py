@@ -11,8 +11,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 import segframe
 from segframe import Component, hookimpl
 from segframe.data import CustomerData
-from segframe.engine import _Evaluator
+from segframe.engine import EARLY_STOP_AFTER, _Evaluator, early_stop_bar
 from segframe.errors import DataError, SegframeError, StorageError
+from segframe.metrics import objective_key
 from segframe.pipeline import PipelineSpec, StepSpec
 from segframe.registry import Registry
 from segframe.storage import stored_winner
@@ -115,6 +116,7 @@ def test_failing_candidates_become_failed_trials_and_the_search_goes_on(
         models=["explodes", "logreg"],
         registry=registry,
         seed=1,
+        ensemble=False,
     )
     board = result.leaderboard()
     failed = board[board.state == "FAIL"]
@@ -152,16 +154,44 @@ def test_timeout_budget(small_demo, storage):
     assert len(result.leaderboard()) >= 1
 
 
-def test_single_objective_reports_folds_for_pruning(small_demo, storage):
+def test_trials_below_the_median_first_fold_stop_early_in_a_two_objective_search(
+    small_demo, storage, registry
+):
+    """Optuna cannot prune two-objective trials; segframe's own first-fold rule does."""
     result = segframe.search(
-        small_demo, storage=storage, trials=3, objective="auc", models=["logreg"], cv=3
+        small_demo, storage=storage, trials=14, models=["logreg", "spy"], registry=registry
     )
     study = optuna.load_study(study_name=result.study_name, storage=storage)
-    assert len(study.directions) == 1
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    fold_steps = [9_999, 19_999, 29_999]
-    assert all(sorted(t.intermediate_values) == fold_steps for t in complete)
-    assert result.best_trial == max(complete, key=lambda t: t.values[0]).number
+    assert len(study.directions) == 2
+    trials = study.trials
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned, "the constant 'spy' model should fall below the median after one fold"
+    for t in pruned:
+        earlier = [
+            objective_key(o.user_attrs["first_fold"], "both")
+            for o in trials[: t.number]
+            if o.state.name in ("COMPLETE", "PRUNED") and "first_fold" in o.user_attrs
+        ]
+        assert len(earlier) >= EARLY_STOP_AFTER
+        assert objective_key(t.user_attrs["first_fold"], "both") < np.median(earlier)
+        assert "f1" not in t.user_attrs  # stopped before the other folds were scored
+    assert all("first_fold" in t.user_attrs for t in trials if t.state.name == "COMPLETE")
+
+
+def test_early_stop_bar_needs_enough_trials_and_is_their_median_first_fold():
+    def trial(state, f1, auc):
+        return optuna.trial.create_trial(
+            state=state,
+            values=[f1, auc] if state == optuna.trial.TrialState.COMPLETE else None,
+            user_attrs={"first_fold": {"f1": f1, "auc": auc}},
+        )
+
+    done = optuna.trial.TrialState.COMPLETE
+    trials = [trial(done, 0.1 * i, 0.5 + 0.05 * i) for i in range(4)]
+    assert early_stop_bar(trials, "both") is None
+    trials.append(trial(optuna.trial.TrialState.PRUNED, 0.0, 0.5))
+    assert early_stop_bar(trials, "auc") == pytest.approx(np.median([0.5, 0.55, 0.6, 0.65, 0.5]))
+    assert early_stop_bar(trials, "f1") == pytest.approx(0.1)
 
 
 def test_both_objective_winner_is_on_the_pareto_front(small_demo, storage):

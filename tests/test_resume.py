@@ -151,7 +151,9 @@ def check_resumed(before: list, after: list) -> None:
     assert retries[0].params == killed.params
     # the budget counted on: trial numbers 0..BUDGET-1 exactly once
     assert sorted(by_number) == list(range(BUDGET))
-    assert [t.state for t in after].count(TrialState.COMPLETE) == BUDGET - 1
+    # all but the killed one finished (some may stop early after their first fold)
+    finished = [t.state for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == BUDGET - 1
 
 
 def test_kill_9_then_resume(shop):

@@ -44,7 +44,8 @@ def test_stored_row_has_spec_versions_hash_and_holdout_scores(searched):
     assert record.holdout_f1 == pytest.approx(result.holdout_scores["f1"])
     assert record.holdout_auc == pytest.approx(result.holdout_scores["auc"])
     assert record.segframe_version == segframe.__version__
-    assert f"model:{result.best_spec.model.name}" in record.plugin_versions
+    steps = [s for s in result.best_spec.all_steps() if s.name != "none"]
+    assert steps and all(f"{s.kind}:{s.name}" in record.plugin_versions for s in steps)
     assert record.details["target"] == "will_buy_again"
 
 
