@@ -140,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     # Optuna's notices about experimental heartbeat features would bury the progress lines.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
+    try:  # a wrong or missing dataset stops the run before any output file is written
+        specs = dataset_specs(args) if "quality" in args.only else []
+    except BenchmarkError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     info = machine()
     autogluon = find_autogluon(args.autogluon_python) if "quality" in args.only else None
     settings = {
@@ -158,12 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="segframe-bench-") as tmp:
             workdir = Path(tmp)
             if "quality" in args.only:
-                specs = dataset_specs(args)
                 log(f"datasets: {', '.join(spec.name for spec in specs) or 'none'}")
                 loaded = [load(spec, args.max_rows) for spec in specs]
                 # Equal compute: every in-process library (BLAS, OpenMP) keeps to one thread.
                 with threadpool_limits(1):
-                    for budget in args.budgets:  # the shortest budget's table is complete first
+                    for budget in args.budgets:  # each budget's table is complete in turn
                         for data in loaded:
                             for figures in run_quality(
                                 data, list(range(args.seeds)), budget, workdir, log, autogluon

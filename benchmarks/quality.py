@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -206,6 +207,7 @@ class Run:
             tail = " | ".join(child.stderr.strip().splitlines()[-3:])
             raise ToolError(f"AutoGluon exited with {child.returncode}: {tail}")
         result = self.autogluon_result = AutoGluonResult.read(folder)
+        shutil.rmtree(folder / "models", ignore_errors=True)  # tens of MB per fit otherwise
         proba = np.asarray(result.proba)
         return (proba, np.asarray(result.predicted) == 1), self._autogluon_extra()
 
