@@ -374,7 +374,7 @@ def _run(
             return
         if timeout is not None and time.monotonic() - started >= timeout:
             return
-        trial = _next_trial(study, None)  # the budget is checked above
+        trial, _ = _next_trial(study, None)  # the budget is checked above
         t0 = time.perf_counter()
         state, value, error = TrialState.COMPLETE, None, None
         try:
