@@ -33,8 +33,11 @@ def f1_threshold(truth: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     true_pos, called, ranked = true_pos[last_of_value], called[last_of_value], ranked[last_of_value]
     f1 = 2 * true_pos / (called + positives)
     best = int(np.argmax(f1))
-    lower = ranked[best + 1] if best + 1 < len(ranked) else ranked[best]
-    return float((ranked[best] + lower) / 2), float(f1[best])
+    cut = ranked[best]
+    if best + 1 < len(ranked):
+        middle = (cut + ranked[best + 1]) / 2
+        cut = middle if ranked[best + 1] < middle <= cut else cut  # no room between tiny scores
+    return float(cut), float(f1[best])
 
 
 def decide(proba: np.ndarray, positive_index: int, threshold: float | None) -> np.ndarray:

@@ -510,6 +510,16 @@ def render_report(study: str, storage: str = DEFAULT_STORAGE) -> str:
             ("holdout F1 / AUC", f"{record.holdout_f1:.4f} / {record.holdout_auc:.4f}"),
             ("training / holdout customers", f"{details['n_train']} / {details['n_holdout']}"),
         ]
+        if details.get("threshold") is not None:
+            facts.append(
+                (
+                    "decision threshold",
+                    f"{details['threshold']:.3f} (probability of {details['positive']!r} from "
+                    "which a customer is called positive; chosen for F1 out of fold)",
+                )
+            )
+        if "n_fit" in details:
+            facts.append(("stored model fitted on", f"{details['n_fit']} customers"))
         sections = _supervised(record, trials)
     facts = [
         ("study", study),

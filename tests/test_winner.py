@@ -24,6 +24,7 @@ from segframe.errors import IntegrityError
 from segframe.metrics import f1_threshold, score
 from segframe.pipeline import PipelineSpec, StepSpec, build_pipeline
 from segframe.registry import Registry
+from segframe.report import render_report
 from segframe.space import PipelineSpace
 from segframe.storage import load_pipeline, pipelines_table, stored_winner
 
@@ -161,6 +162,8 @@ def test_the_threshold_is_used_by_predict_after_a_reload_in_a_new_process(
     called = predicted["segment"].astype(str) == positive
     assert (called == (predicted[column] >= threshold)).all()
     assert called.any() and (~called).any()
+    page = render_report(result.study_name, storage)
+    assert f"<dt>decision threshold</dt><dd>{threshold:.3f} " in page
 
 
 def test_portfolio_starts_run_first_with_no_resampling(small_demo, storage):
