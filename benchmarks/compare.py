@@ -30,8 +30,9 @@ from benchmarks.overhead import run_overhead
 from benchmarks.quality import find_autogluon, flaml_estimators, run_quality
 from benchmarks.report import Recorder, figure, machine, markdown
 from benchmarks.scaling import run_scaling
+from benchmarks.throughput import run_throughput
 
-SECTIONS = ("quality", "overhead", "scaling")
+SECTIONS = ("quality", "throughput", "overhead", "scaling")
 QUICK = {"budgets": [10.0], "seeds": 1, "max_rows": 2000, "pairs": 4, "search_trials": 6,
          "search_seconds": 40.0, "scaling_trials": 6}  # fmt: skip
 FULL = {"budgets": [120.0], "seeds": 3, "max_rows": None, "pairs": 15, "search_trials": 20,
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     try:  # a wrong or missing dataset stops the run before any output file is written
-        specs = dataset_specs(args) if "quality" in args.only else []
+        wants_data = {"quality", "throughput"} & set(args.only)
+        specs = dataset_specs(args) if wants_data else []
     except BenchmarkError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
                                 data, list(range(args.seeds)), budget, workdir, log, autogluon
                             ):
                                 recorder.add(figures)
+            if "throughput" in args.only:
+                loaded = [load(spec, args.max_rows) for spec in specs]
+                with threadpool_limits(1):
+                    for figures in run_throughput(loaded, args.budgets[0], 0, workdir, log):
+                        recorder.add(figures)
             if "overhead" in args.only:
                 recorder.add(
                     run_overhead(args.pairs, args.search_trials, args.search_seconds, workdir, log)

@@ -255,6 +255,30 @@ def _scaling(figures: list[dict]) -> str:
     return text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
+def _throughput(figures: list[dict]) -> str:
+    """Trials per minute of each variant on each dataset, and the ratio to the first."""
+    rows = []
+    for dataset in dict.fromkeys(f["dataset"] for f in figures):
+        for tool in dict.fromkeys(f["tool"] for f in figures if f["dataset"] == dataset):
+            pick = {
+                f["metric"]: f["value"]
+                for f in figures
+                if (f["dataset"], f["tool"]) == (dataset, tool)
+            }
+            rows.append(
+                [
+                    dataset,
+                    tool,
+                    f"{pick['trials_per_minute']:.1f}",
+                    str(pick["trials"]),
+                    str(pick["stopped_early"]),
+                    f"{pick['ratio']:.2f}×",
+                ]
+            )
+    header = ["dataset", "variant", "trials/min", "trials", "stopped early", "vs first"]
+    return _table(header, rows)
+
+
 def markdown(info: dict[str, Any], settings: dict[str, Any], figures: list[dict]) -> str:
     """The terminal summary: machine, versions, settings and one table per section."""
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
@@ -268,10 +292,16 @@ def markdown(info: dict[str, Any], settings: dict[str, Any], figures: list[dict]
     ]
     titles = {
         "quality": "### Quality on the benchmark's own 20 % test split (mean ± sd over seeds)",
+        "throughput": "### Trials per minute: per-fold feature cache and first-fold stop",
         "overhead": "### Engine overhead per trial, segframe vs the same pipeline in plain code",
         "scaling": "### Parallel scaling: `segframe search` CLI workers on one study",
     }
-    render = {"quality": _quality, "overhead": _overhead, "scaling": _scaling}
+    render = {
+        "quality": _quality,
+        "throughput": _throughput,
+        "overhead": _overhead,
+        "scaling": _scaling,
+    }
     for section, title in titles.items():
         chosen = [f for f in figures if f["section"] == section]
         if chosen:
