@@ -67,8 +67,11 @@ REFITS: tuple[str, ...] = ("all", "train")
 EARLY_STOP_AFTER = 5
 #: The best trials whose out-of-fold predictions ensemble selection may combine.
 ENSEMBLE_CANDIDATES = 20
-#: Share of a ``timeout`` kept for the final refits (holdout scoring, refit on all rows).
-FINAL_FIT_SHARE = 0.1
+#: Share of a ``timeout`` kept at least for the final fits (holdout scoring, refit on all
+#: rows), and the most that the estimate of their cost may take.
+FINAL_FIT_SHARE = (0.1, 0.5)
+#: Members an ensemble usually has, for estimating the final fits' cost.
+EXPECTED_MEMBERS = 5
 #: Memory the per-fold feature cache of one evaluator may hold.
 FEATURE_CACHE_BYTES = 1 << 30
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -404,8 +407,11 @@ def search(
         "context": context,
         "models": models,
         "trials": trials,
-        "timeout": None if timeout is None else timeout * (1 - FINAL_FIT_SHARE),
+        "timeout": timeout,
+        "folds": cv,
+        "holdout": holdout,
         "fingerprint": _fingerprint(X_train, cv, seed),
+        "ensemble": ensemble,
         "trial_timeout": trial_timeout,
         "trial_memory_mb": trial_memory_mb,
         "setup": {  # _Evaluator's arguments; the registry as a recipe for other processes
@@ -533,6 +539,26 @@ def _next_trial(
         return study.ask(), trials
 
 
+def final_fit_reserve(
+    trials: Sequence[FrozenTrial], payload: dict[str, Any], ensemble: bool
+) -> float:
+    """Seconds of a ``timeout`` to leave for the final fits, so the whole run keeps to it.
+
+    Each winner member is fitted twice after the search: on the training part (for the
+    holdout scores) and on every row. A trial fitted ``folds`` times on ``(folds-1)/folds``
+    of the training part, so one member costs about its trial's seconds × (1 + 1/(1 -
+    holdout)) / (folds - 1). The estimate sums that over the best trials an ensemble may
+    take, and stays between the shares of :data:`FINAL_FIT_SHARE`.
+    """
+    timeout = payload["timeout"]
+    low, high = FINAL_FIT_SHARE
+    done = [t for t in trials if t.state == TrialState.COMPLETE and "seconds" in t.user_attrs]
+    done.sort(key=lambda t: -objective_key(t.user_attrs, payload["objective"]))
+    seconds = sum(t.user_attrs["seconds"] for t in done[: EXPECTED_MEMBERS if ensemble else 1])
+    estimate = seconds * (1 + 1 / (1 - payload["holdout"])) / (payload["folds"] - 1)
+    return min(max(estimate, low * timeout), high * timeout)
+
+
 def early_stop_bar(trials: Sequence[FrozenTrial], objective: str) -> float | None:
     """The first-fold score below which a new trial stops after its first fold.
 
@@ -563,10 +589,12 @@ def _run_trials(
     its retry is picked up here.
     """
     budget, timeout = payload["trials"], payload["timeout"]
-    started = time.monotonic()
+    started, trials = time.monotonic(), []
     while True:
-        if timeout is not None and time.monotonic() - started >= timeout:
-            return
+        if timeout is not None:
+            reserve = final_fit_reserve(trials, payload, ensemble=payload["ensemble"])
+            if time.monotonic() - started >= timeout - reserve:
+                return
         workers.fail_stale_trials(study)
         with lock():
             trial, trials = _next_trial(study, budget)

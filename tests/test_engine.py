@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 import segframe
 from segframe import Component, hookimpl
 from segframe.data import CustomerData
-from segframe.engine import EARLY_STOP_AFTER, _Evaluator, early_stop_bar
+from segframe.engine import EARLY_STOP_AFTER, _Evaluator, early_stop_bar, final_fit_reserve
 from segframe.errors import DataError, SegframeError, StorageError
 from segframe.metrics import objective_key
 from segframe.pipeline import PipelineSpec, StepSpec
@@ -230,3 +230,21 @@ def test_too_few_customers_in_a_class(small_demo, storage):
     data = CustomerData(small_demo.frame, label, "customer_id", "label")
     with pytest.raises(DataError, match=r"too few customers.*1: 3"):
         segframe.search(data, storage=storage, trials=1)
+
+
+def test_final_fit_reserve_follows_the_best_trials_seconds_within_bounds():
+    def trial(seconds, f1):
+        return optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE,
+            values=[f1, 0.8],
+            user_attrs={"seconds": seconds, "f1": f1, "auc": 0.8},
+        )
+
+    payload = {"timeout": 60.0, "objective": "both", "folds": 3, "holdout": 0.2}
+    trials = [trial(2.0, 0.5 + i / 100) for i in range(6)] + [trial(50.0, 0.1)]
+    # five best trials of 2 s: each fitted on 80 % and on 100 % after the search
+    assert final_fit_reserve(trials, payload, ensemble=True) == pytest.approx(10 * 2.25 / 2)
+    assert final_fit_reserve(trials, payload, ensemble=False) == pytest.approx(6.0)  # 10 %
+    slow = [trial(100.0, 0.9)]
+    assert final_fit_reserve(slow, payload, ensemble=False) == pytest.approx(30.0)  # half
+    assert final_fit_reserve([], payload, ensemble=True) == pytest.approx(6.0)
