@@ -30,6 +30,8 @@ SEGFRAME_CONTRACT = 1
 
 #: Below this many rows (or with a class of one row) there is no split to stop early on.
 MIN_ROWS_TO_SPLIT = 50
+#: Tables above this many training rows get a higher lowest learning rate.
+LARGE = 20_000
 #: Below this minority/majority ratio the start weights classes: F1 at the argmax rewards it.
 IMBALANCED = 0.5
 #: The preprocessing trees do best with: integer-coded categoricals, no scaling.
@@ -84,7 +86,7 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"LightGBM needs samples of at least 2 classes, got {self.classes_}")
+            raise ValueError(f"LightGBM needs 2 classes or more; y has 1 class: {self.classes_}")
         params = {k: v for k, v in self.get_params().items() if k not in _OWN}
         model = lightgbm.LGBMClassifier(
             **params,
@@ -101,7 +103,12 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         else:
             model.set_params(n_estimators=self.max_trees)
             stop = lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)
-            model.fit(X[fit], codes[fit], **_eval(X[valid], codes[valid]), callbacks=[stop])
+            # the held-back rows weighted like the training rows: otherwise weighted models
+            # chase an unweighted loss (cdnow: 10x the trees, ROC-AUC 0.740 instead of 0.767)
+            weights = {"eval_class_weight": [self.class_weight]} if self.class_weight else {}
+            model.fit(
+                X[fit], codes[fit], **_eval(X[valid], codes[valid]), **weights, callbacks=[stop]
+            )
             self.best_iteration_ = model.best_iteration_
         self.model_ = model
         return self
@@ -112,7 +119,8 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(X)  # up to the best iteration, when it stopped early
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -143,10 +151,15 @@ def _split(X: Any, codes: np.ndarray, seed: int) -> tuple[Any, Any]:
     return fit, valid
 
 
+def _slowest(context: SearchContext) -> float:
+    """Lowest learning rate: on large tables slower rates cost many trees and gain little."""
+    return 0.02 if context.n_rows <= LARGE else 0.04
+
+
 def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
     # Like FLAML's lgbm space, narrowed where a TPE sampler would waste trials on extremes.
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", _slowest(context), 0.3, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
         "min_child_samples": trial.suggest_int("min_child_samples", 2, 128, log=True),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
@@ -159,19 +172,27 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _starts(context: SearchContext) -> list[Start]:
-    """LightGBM's defaults at rate 0.05; integer-coded categoricals."""
-    params: dict[str, Any] = {
+    """Two configurations on integer-coded categoricals: small regularised trees first (the
+    best mean of F1 and ROC-AUC on the telco and cdnow tables), then LightGBM's defaults at
+    rate 0.05. On skewed classes both weight them: F1 at the argmax gains far more than
+    ROC-AUC loses (mean +0.035 on telco, +0.057 on cdnow)."""
+    weights = "balanced" if context.minority_ratio < IMBALANCED else None
+    small = {
         "learning_rate": 0.05,
-        "num_leaves": 31,
-        "min_child_samples": 20,
-        "colsample_bytree": 1.0,
-        "subsample": 1.0,
+        "num_leaves": 8,
+        "min_child_samples": 50,
+        "colsample_bytree": 0.7,
+        "subsample": 0.8,
         "reg_alpha": 1e-3,
         "reg_lambda": 1e-3,
         "max_bin": 255,
-        "class_weight": "balanced" if context.minority_ratio < IMBALANCED else None,
+        "class_weight": weights,
     }
-    return [Start(params, chain=TREES, rank=10)]
+    defaults = {**small, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0}
+    return [
+        Start(small, chain=TREES, rank=10),
+        Start({**defaults, "subsample": 1.0}, chain=TREES, rank=60),
+    ]
 
 
 def make_lightgbm(**params: Any) -> LightGBMClassifier:
