@@ -1,0 +1,258 @@
+"""The model portfolio: spaces, starts, early stopping and the scikit-learn contract.
+
+Every model is built the way a search builds it: from its component's factory, with
+parameters its space drew or a start fixed. Data is small and synthetic, so the module
+runs in seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import pickle
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from segframe_lightgbm import LightGBMClassifier
+from segframe_sklearn import HistGradientBoosting
+from segframe_xgboost import XGBoostClassifier
+from sklearn.datasets import make_classification
+from sklearn.metrics import log_loss
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from segframe.plugin import EARLY_STOPPING_ROUNDS, Component, SearchContext, Start, inner_split
+from segframe.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ["lightgbm", "xgboost", "logreg", "random_forest", "extra_trees", "hist_gradient_boosting"]
+#: what joins a search unasked while LightGBM is installed
+DEFAULT = {"lightgbm", "xgboost", "logreg", "random_forest", "extra_trees"}
+BOOSTERS = {"lightgbm": LightGBMClassifier, "xgboost": XGBoostClassifier}
+HAS_LIGHTGBM = importlib.util.find_spec("lightgbm") is not None
+
+
+def context(**changes: Any) -> SearchContext:
+    base = dict(
+        n_rows=400,
+        n_classes=2,
+        min_class_count=50,
+        minority_ratio=0.25,
+        has_events=False,
+        n_tabular_columns=8,
+    )
+    return SearchContext(**{**base, **changes})
+
+
+CONTEXTS = {
+    "small-skewed": context(),
+    "small-balanced": context(minority_ratio=0.9),
+    "large-skewed": context(n_rows=40_000, min_class_count=5_000),
+    "three-classes": context(n_classes=3, minority_ratio=0.6),
+}
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.load()
+
+
+def component(registry: Registry, name: str) -> Component:
+    if name == "lightgbm":
+        pytest.importorskip("lightgbm")
+    return registry.get("model", name)
+
+
+def data(n: int = 300, classes: int = 2, seed: int = 0, sep: float = 1.0):
+    weights = [0.75, 0.25] if classes == 2 else None
+    return make_classification(
+        n, 8, n_informative=5, n_classes=classes, weights=weights, class_sep=sep, random_state=seed
+    )
+
+
+def start_params(model: Component, ctx: SearchContext, start: Start) -> dict[str, Any]:
+    """What a trial enqueued with ``start`` hands the factory; fails if the start leaves
+    the space (Optuna only warns about a fixed value out of range)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(dict(start.params))
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params = model.space(trial, ctx)
+    unknown = set(start.params) - set(trial.params)
+    assert not unknown, f"{model.name}: start names parameters its space lacks: {unknown}"
+    assert {k: trial.params[k] for k in start.params} == dict(start.params)
+    return params
+
+
+def assert_probabilities(proba: np.ndarray, n: int, classes: int) -> None:
+    assert proba.shape == (n, classes)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_parameters_from_the_space_build_models_that_fit(registry, name) -> None:
+    model = component(registry, name)
+    X, y = data()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(3):
+        trial = study.ask()
+        params = model.space(trial, context())
+        assert "n_estimators" not in params or name in {"random_forest", "extra_trees"}
+        fitted = model.factory(**params).fit(X, y)
+        assert_probabilities(fitted.predict_proba(X), len(y), 2)
+        study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize("where", list(CONTEXTS))
+@pytest.mark.parametrize("name", MODELS)
+def test_every_start_lies_in_the_space_and_fits(registry, name, where) -> None:
+    model, ctx = component(registry, name), CONTEXTS[where]
+    starts = model.starts(ctx)
+    assert 1 <= len(starts) <= 2
+    X, y = data(classes=ctx.n_classes)
+    for start in starts:
+        assert start.chain["frame_to_matrix"] in {"ordinal", "onehot"}
+        assert start.chain["matrix_to_matrix"] in {"none", "scale"}
+        params = start_params(model, ctx, start)
+        if where in {"small-skewed", "three-classes"}:  # the others fit the same way
+            fitted = model.factory(**params).fit(X, y)
+            assert_probabilities(fitted.predict_proba(X), len(y), ctx.n_classes)
+
+
+def test_a_start_outside_the_space_is_caught(registry) -> None:
+    forest = registry.get("model", "random_forest")
+    with pytest.raises(UserWarning, match="out of range"):
+        start_params(forest, context(), Start({"n_estimators": 5000}))
+    with pytest.raises(AssertionError, match="lacks"):
+        start_params(forest, context(), Start({"n_trees": 100}))
+
+
+@pytest.mark.skipif(not HAS_LIGHTGBM, reason="the default portfolio leads with LightGBM")
+@pytest.mark.parametrize("where", ["small-skewed", "small-balanced", "large-skewed"])
+def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where) -> None:
+    ctx = CONTEXTS[where]
+    defaults = [c for c in registry.components("model") if c.in_default_search(ctx)]
+    assert {c.name for c in defaults} >= DEFAULT
+    assert "hist_gradient_boosting" not in {c.name for c in defaults}
+    ranked = sorted((s.rank, c.name) for c in defaults for s in c.starts(ctx))
+    assert len(ranked) == 6
+    assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
+
+
+def test_hist_gradient_boosting_stands_in_when_lightgbm_is_missing(registry, monkeypatch) -> None:
+    hist = registry.get("model", "hist_gradient_boosting")
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # find_spec now says: not installed
+    assert hist.in_default_search(context())
+
+
+def test_the_starts_follow_the_data(registry) -> None:
+    forest = registry.get("model", "random_forest")
+    small, large = forest.starts(context())[0], forest.starts(CONTEXTS["large-skewed"])[0]
+    assert small.params["n_estimators"] == 300 and large.params["n_estimators"] == 100
+    assert small.params["class_weight"] == "balanced_subsample"
+    assert forest.starts(CONTEXTS["small-balanced"])[0].params["class_weight"] is None
+    trial = optuna.create_study().ask()
+    assert forest.space(trial, CONTEXTS["large-skewed"])["max_samples"] < 1.0
+    xgb = registry.get("model", "xgboost")
+    assert xgb.starts(context())[0].params["balance"] is True
+    assert "balance" not in xgb.starts(CONTEXTS["three-classes"])[0].params
+    assert xgb.space(optuna.create_study().ask(), context(device="gpu"))["device"] == "cuda"
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def test_boosters_stop_early_on_easy_data(name) -> None:
+    if name == "lightgbm":
+        pytest.importorskip("lightgbm")
+    X, y = data(n=1000, sep=2.0)
+    model = BOOSTERS[name](max_trees=1000).fit(X, y)
+    history = model.model_.evals_result_ if name == "lightgbm" else model.model_.evals_result()
+    (losses,) = next(iter(history.values())).values()
+    assert len(losses) < 1000  # it stopped, not hit the maximum
+    assert 0 < model.best_iteration_ == len(losses) - EARLY_STOPPING_ROUNDS
+    assert np.argmin(losses) + 1 == model.best_iteration_
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def test_weighted_boosters_stop_on_the_weighted_loss(name) -> None:
+    if name == "lightgbm":
+        pytest.importorskip("lightgbm")
+    X, y = data(n=1000)
+    weighted = {"class_weight": "balanced"} if name == "lightgbm" else {"balance": True}
+    model = BOOSTERS[name](**weighted).fit(X, y)
+    history = model.model_.evals_result_ if name == "lightgbm" else model.model_.evals_result()
+    (losses,) = next(iter(history.values())).values()
+    _, valid = inner_split(X, y)
+    if name == "lightgbm":
+        weights = compute_sample_weight("balanced", y[valid])
+    else:
+        weights = np.where(y[valid] == 1, (y == 0).sum() / (y == 1).sum(), 1.0)
+    proba = model.predict_proba(X[valid])
+    assert losses[model.best_iteration_ - 1] == pytest.approx(
+        log_loss(y[valid], proba, sample_weight=weights), rel=1e-4
+    )
+    assert losses[model.best_iteration_ - 1] != pytest.approx(log_loss(y[valid], proba), rel=0.01)
+
+
+def test_hist_gradient_boosting_stops_early_on_easy_data() -> None:
+    X, y = data(n=1000, sep=2.0)
+    model = HistGradientBoosting().fit(X, y)
+    assert model.model_.do_early_stopping_ and model.n_iter_ < 1000
+
+
+@pytest.mark.parametrize("rows", [30, 60])
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def test_boosters_fall_back_to_a_fixed_tree_count_on_tiny_data(name, rows) -> None:
+    if name == "lightgbm":
+        pytest.importorskip("lightgbm")
+    X, y = data(n=rows)
+    y[:] = 0
+    y[: rows // 3] = 1
+    y[-1] = 2  # a class of one row: nothing to stratify a split by
+    model = BOOSTERS[name](fallback_trees=7).fit(X, y)
+    assert model.best_iteration_ == 7
+    assert_probabilities(model.predict_proba(X), rows, 3)
+
+
+def test_hist_gradient_boosting_falls_back_on_tiny_data() -> None:
+    X, y = data(n=30)
+    model = HistGradientBoosting(fallback_iter=7, min_samples_leaf=2).fit(X, y)
+    assert not model.model_.do_early_stopping_ and model.n_iter_ == 7
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_pickled_model_predicts_the_same(registry, name) -> None:
+    model = component(registry, name)
+    X, y = data()
+    params = start_params(model, context(), model.starts(context())[0])
+    fitted = model.factory(**params).fit(X, y)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
+
+
+@pytest.mark.parametrize("plugin", ["segframe_xgboost", "segframe_lightgbm", "segframe_sklearn"])
+def test_plugins_import_only_the_plugin_api_from_segframe(plugin) -> None:
+    tree = ast.parse((ROOT / "plugins" / plugin / "__init__.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert {m for m in imported if m.split(".")[0] == "segframe"} == {"segframe.plugin"}
+    assert not {m for m in imported if m.startswith("segframe_")}  # plugins never import others
+
+
+@parametrize_with_checks(
+    [
+        XGBoostClassifier(max_trees=20, fallback_trees=10),
+        LightGBMClassifier(max_trees=20, fallback_trees=10),
+        HistGradientBoosting(max_iter=20, fallback_iter=10),
+    ]
+)
+def test_wrappers_follow_the_scikit_learn_contract(estimator, check) -> None:
+    if isinstance(estimator, LightGBMClassifier):
+        pytest.importorskip("lightgbm")
+    check(estimator)
