@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -130,7 +129,6 @@ class Run:
     ) -> None:
         self.data, self.seed, self.budget, self.workdir = data, seed, budget, workdir
         self.autogluon_python = autogluon or AutoGluonPython(None, problem="not looked for")
-        self.segframe_winner: Any = None
         self.autogluon_result: AutoGluonResult | None = None
         self.autogluon_seconds = 0.0
         rows = np.arange(len(data.y))
@@ -249,14 +247,7 @@ class Run:
             "internal_holdout": result.holdout_scores,
             "cv": result.cv_scores,
         }
-        self.segframe_winner = result.best_pipeline
         return self._score_segframe(result.best_pipeline), extra
-
-    def segframe_refit(self) -> tuple[Predictions, dict[str, Any]]:
-        """Diagnostic: segframe's winning spec refitted on the whole 80 %, not 80 % of it."""
-        part = self.data.subset(self.train)
-        refitted = clone(self.segframe_winner).fit(part.frame, part.target)
-        return self._score_segframe(refitted), {}
 
     def _score_segframe(self, pipeline: Any) -> Predictions:
         test = self.data.customers.frame.iloc[self.test]
@@ -323,9 +314,6 @@ def run_quality(
                 yield _measure(
                     run, AUTOGLUON_CALIBRATED, run.autogluon_calibrated, log, run.autogluon_seconds
                 )
-        if run.segframe_winner is not None:
-            tool = "segframe winner refit on all 80 % (diagnostic)"
-            yield _measure(run, tool, run.segframe_refit, log)
 
 
 def _measure(
