@@ -290,6 +290,7 @@ def search(
         )
         + f"Stored as study {result.study_name!r} in {result.storage}.",
         highlight=False,
+        markup=False,  # names come from plugins and the user: print them literally
     )
 
 
