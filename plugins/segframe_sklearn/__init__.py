@@ -100,6 +100,10 @@ LARGE = 20_000
 FOREST_ROWS = 10_000
 #: Below this many rows (or with a class of one row) there is no split to stop early on.
 MIN_ROWS_TO_SPLIT = 50
+#: Below this minority/majority ratio the starts of multi-class targets weight classes.
+IMBALANCED = 0.5
+#: The preprocessing trees do best with: integer-coded categoricals, no scaling.
+TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
 
 def make_random_forest(**params: Any) -> RandomForestClassifier:
@@ -235,13 +239,9 @@ def _hist_gb_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _balanced(context: SearchContext) -> str | None:
-    """Class weights for the starts: F1 at the argmax rewards them once classes are skewed."""
-    return "balanced" if context.minority_ratio < IMBALANCED else None
-
-
-#: Below this minority/majority ratio the starts weight classes.
-IMBALANCED = 0.5
-TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
+    """Class weights for the starts: only for skewed multi-class targets, whose macro F1 is
+    taken at the argmax; binary F1 is taken at a tuned threshold, where weights gain nothing."""
+    return "balanced" if context.n_classes > 2 and context.minority_ratio < IMBALANCED else None
 
 
 def _logreg_starts(context: SearchContext) -> list[Start]:
@@ -251,12 +251,13 @@ def _logreg_starts(context: SearchContext) -> list[Start]:
 
 
 def _forest_starts(context: SearchContext, rank: int) -> list[Start]:
-    """~300 trees on integer-coded categoricals; leaves of 5 rows and per-tree class weights
-    on skewed classes (with leaves of 1 row the weights change nothing: pure leaves)."""
+    """~300 trees (100 on large tables) on integer-coded categoricals, leaves of 5 rows: on the
+    noisy telco and cdnow tables the mean of F1 and AUC is 0.015-0.045 higher than with
+    leaves of 1 row (0.006-0.012 lower on clean synthetic data)."""
     params = {
         "n_estimators": 300 if context.n_rows <= LARGE else 100,
         "max_features": 0.25,  # about sqrt(n) of 16 columns
-        "min_samples_leaf": 5,  # noisy customer tables: mean of F1 and AUC +0.02-0.10 over 1
+        "min_samples_leaf": 5,
         "criterion": "gini",
         "class_weight": "balanced_subsample" if _balanced(context) else None,
     }
@@ -272,15 +273,21 @@ def _extra_trees_starts(context: SearchContext) -> list[Start]:
 
 
 def _hist_gb_starts(context: SearchContext) -> list[Start]:
-    params = {
-        "learning_rate": 0.1,
-        "max_leaf_nodes": 31,
-        "min_samples_leaf": 20,
+    """LightGBM's two starts, as it stands in for it: small regularised trees first (mean of F1
+    and AUC +0.012 on telco and cdnow, -0.024 on synthetic data), then the defaults."""
+    small = {
+        "learning_rate": 0.05,
+        "max_leaf_nodes": 8,
+        "min_samples_leaf": 50,
         "l2_regularization": 1e-3,
-        "max_features": 1.0,
+        "max_features": 0.7,
         "class_weight": _balanced(context),
     }
-    return [Start(params, chain=TREES, rank=15)]
+    defaults = {**small, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
+    return [
+        Start(small, chain=TREES, rank=15),
+        Start({**defaults, "max_features": 1.0}, chain=TREES, rank=65),
+    ]
 
 
 def _without_lightgbm(context: SearchContext) -> bool:

@@ -27,8 +27,6 @@ SEGFRAME_CONTRACT = 1
 MIN_ROWS_TO_SPLIT = 50
 #: Tables above this many training rows get a higher lowest learning rate.
 LARGE = 20_000
-#: Below this minority/majority ratio the start weights classes: F1 at the argmax rewards it.
-IMBALANCED = 0.5
 #: The preprocessing trees do best with: integer-coded categoricals, no scaling.
 TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
@@ -166,7 +164,8 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _starts(context: SearchContext) -> list[Start]:
-    """XGBoost's own defaults (depth 6, rate 0.1), a little L2; integer-coded categoricals."""
+    """XGBoost's own defaults (depth 6, rate 0.1) on integer-coded categoricals, unweighted:
+    with F1 at a tuned threshold, weights lower both scores (cdnow: AUC 0.770 -> 0.765)."""
     params: dict[str, Any] = {
         "learning_rate": 0.1,
         "max_depth": 6,
@@ -177,7 +176,7 @@ def _starts(context: SearchContext) -> list[Start]:
         "reg_alpha": 1e-3,
     }
     if context.n_classes == 2:
-        params["balance"] = context.minority_ratio < IMBALANCED
+        params["balance"] = False
     return [Start(params, chain=TREES, rank=20)]
 
 
