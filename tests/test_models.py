@@ -28,11 +28,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from segframe.plugin import EARLY_STOPPING_ROUNDS, Component, SearchContext, Start, inner_split
 from segframe.registry import Registry
+from segframe.space import PipelineSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["lightgbm", "xgboost", "logreg", "random_forest", "extra_trees", "hist_gradient_boosting"]
 #: what joins a search unasked while LightGBM is installed
-DEFAULT = {"lightgbm", "xgboost", "logreg", "random_forest", "extra_trees"}
+DEFAULT = {"lightgbm", "xgboost", "logreg", "extra_trees"}
 BOOSTERS = {"lightgbm": LightGBMClassifier, "xgboost": XGBoostClassifier}
 HAS_LIGHTGBM = importlib.util.find_spec("lightgbm") is not None
 
@@ -141,10 +142,15 @@ def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where)
     ctx = CONTEXTS[where]
     defaults = [c for c in registry.components("model") if c.in_default_search(ctx)]
     assert {c.name for c in defaults} >= DEFAULT
-    assert "hist_gradient_boosting" not in {c.name for c in defaults}
+    assert not {"hist_gradient_boosting", "random_forest"} & {c.name for c in defaults}
     ranked = sorted((s.rank, c.name) for c in defaults for s in c.starts(ctx))
-    assert len(ranked) == 6
+    assert len(ranked) == 5
     assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
+
+
+@pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting"])
+def test_models_outside_the_default_search_join_when_named(registry, name) -> None:
+    assert set(PipelineSpace(registry, context(), models=[name]).models) == {name}
 
 
 def test_hist_gradient_boosting_stands_in_when_lightgbm_is_missing(registry, monkeypatch) -> None:
