@@ -52,6 +52,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="80/20 splits, seeds 0..N-1 (default 3)")
     parser.add_argument("--max-rows", type=int, help="stratified subsample of each dataset")
     parser.add_argument(
+        "--skip-tools",
+        default="",
+        help="quality: tools to leave out, comma-separated (e.g. 'flaml (f1)')",
+    )
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed..first-seed+N-1"
+    )
+    parser.add_argument(
         "--only", default=",".join(SECTIONS), help=f"sections to run, of {','.join(SECTIONS)}"
     )
     parser.add_argument(
@@ -172,7 +180,15 @@ def main(argv: list[str] | None = None) -> int:
                     for budget in args.budgets:  # each budget's table is complete in turn
                         for data in loaded:
                             for figures in run_quality(
-                                data, list(range(args.seeds)), budget, workdir, log, autogluon
+                                data,
+                                list(range(args.first_seed, args.first_seed + args.seeds)),
+                                budget,
+                                workdir,
+                                log,
+                                autogluon,
+                                skip=frozenset(
+                                    t.strip() for t in args.skip_tools.split(",") if t.strip()
+                                ),
                             ):
                                 recorder.add(figures)
             if "throughput" in args.only:

@@ -295,8 +295,10 @@ def run_quality(
     workdir: Path,
     log: Callable[[str], None],
     autogluon: AutoGluonPython | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield each tool's figures for each seed as soon as they are measured."""
+    """Yield each tool's figures for each seed as soon as they are measured; tools named in
+    ``skip`` are left out (AutoGluon's calibrated row goes with ``autogluon``)."""
     for seed in seeds:
         run = Run(data, seed, budget, workdir, autogluon)
         tools: list[tuple[str, Callable[[], Any]]] = [
@@ -308,6 +310,8 @@ def run_quality(
             ("logreg", run.logreg),
         ]
         for tool, call in tools:
+            if tool in skip:
+                continue
             yield _measure(run, tool, call, log)
             if tool == AUTOGLUON:
                 # Same fit and seconds; only the decision threshold differs.
