@@ -46,9 +46,8 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
     ``max_trees``), keeping that model: no refit on all rows, which would double the cost.
     Training sets too small to split get ``fallback_trees`` trees; ``best_iteration_`` is
     the number of trees it predicts with. Rows are bagged every iteration when
-    ``subsample`` < 1. One thread, deterministic: OpenMP threads that
-    spin-wait for a busy core slow fitting many times, and parallel trials are the better
-    use of several cores.
+    ``subsample`` < 1. One thread, deterministic: OpenMP threads that spin-wait for a busy
+    core slow fitting many times, and parallel trials are the better use of several cores.
     """
 
     def __init__(
