@@ -66,8 +66,9 @@ def test_leaderboard_json(searched: Path):
 
 
 def test_predict_without_events_for_an_event_trained_winner(searched: Path):
-    out = segframe_cli("predict", "--study", "customers", "--data", "new.parquet",
-                       "--out", "p.csv", cwd=searched)
+    out = segframe_cli(
+        "predict", "--study", "customers", "--data", "new.parquet", "--out", "p.csv", cwd=searched
+    )
     assert out.returncode == 2
     assert "--events" in out.stderr
 
@@ -78,8 +79,10 @@ def test_predict_without_events_for_an_event_trained_winner(searched: Path):
         (["--data", "missing.csv", "--target", "y"], "does not exist"),
         (["--data", "customers.csv", "--target", "nope"], "target column 'nope' is not in"),
         (["--data", "one_class.csv", "--target", "will_buy_again"], "only one class"),
-        (["--data", "customers.csv", "--target", "will_buy_again", "--models", "lgbm"],
-         "No model component named 'lgbm'"),
+        (
+            ["--data", "customers.csv", "--target", "will_buy_again", "--models", "lgbm"],
+            "No model component named 'lgbm'",
+        ),
         ([], "Pass --data FILE --target COLUMN"),
     ],
     ids=["missing-file", "missing-target", "one-class", "unknown-model", "no-data"],

@@ -42,7 +42,8 @@ def test_parameters_exist_only_for_the_chosen_components():
         assert params["model"] == spec.model.name
         models.add(spec.model.name)
         samplers.add(spec.sampler.name)
-    assert {"xgboost", "kmeans", "logreg"} <= models
+    assert {"xgboost", "lightgbm", "logreg", "extra_trees"} <= models
+    assert "kmeans" not in models  # only when named
     assert "none" in samplers and "smote" in samplers
 
 

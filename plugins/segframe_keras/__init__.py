@@ -24,6 +24,7 @@ SEGFRAME_CONTRACT = 1
 
 __all__ = ["AutoencoderClassifier", "AutoencoderEmbedding", "SequenceClassifier"]
 
+
 def _on_gpu(context: SearchContext) -> bool:
     """Deep models join a search unasked only on a GPU: on a CPU they would eat its budget."""
     return context.device == "gpu"

@@ -73,5 +73,9 @@ def segframe_components() -> list[Component]:
             PREDICTION,
             space=_space,
             description="K-Means, cluster-then-label (probability = smoothed cluster share)",
+            # Cluster-then-label is for readable segments, not for accuracy: it rarely wins a
+            # supervised search and its trials would crowd out the boosters, so it joins
+            # only when named (--models kmeans).
+            in_default_search=lambda context: False,
         )
     ]
