@@ -212,7 +212,8 @@ def test_weighted_boosters_stop_on_the_weighted_loss(name) -> None:
 def test_hist_gradient_boosting_stops_early_on_easy_data() -> None:
     X, y = data(n=1000, sep=2.0)
     model = HistGradientBoosting().fit(X, y)
-    assert model.model_.do_early_stopping_ and model.n_iter_ < 1000
+    assert model.model_.do_early_stopping_ and model.best_iteration_ < 1000
+    assert model.best_iteration_ == model.model_.n_iter_
 
 
 @pytest.mark.parametrize("rows", [30, 60])
@@ -231,8 +232,8 @@ def test_boosters_fall_back_to_a_fixed_tree_count_on_tiny_data(name, rows) -> No
 
 def test_hist_gradient_boosting_falls_back_on_tiny_data() -> None:
     X, y = data(n=30)
-    model = HistGradientBoosting(fallback_iter=7, min_samples_leaf=2).fit(X, y)
-    assert not model.model_.do_early_stopping_ and model.n_iter_ == 7
+    model = HistGradientBoosting(fallback_trees=7, min_samples_leaf=2).fit(X, y)
+    assert not model.model_.do_early_stopping_ and model.model_.n_iter_ == 7
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -258,7 +259,7 @@ def test_plugins_import_only_the_plugin_api_from_segframe(plugin) -> None:
     [
         XGBoostClassifier(max_trees=20, fallback_trees=10),
         LightGBMClassifier(max_trees=20, fallback_trees=10),
-        HistGradientBoosting(max_iter=20, fallback_iter=10),
+        HistGradientBoosting(max_trees=20, fallback_trees=10),
     ]
 )
 def test_wrappers_follow_the_scikit_learn_contract(estimator, check) -> None:

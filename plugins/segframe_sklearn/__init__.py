@@ -7,7 +7,6 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -24,17 +23,14 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
-    EARLY_STOPPING_SHARE,
     FRAME,
     MATRIX,
     PREDICTION,
     Component,
+    EarlyStoppedBooster,
     SearchContext,
     Start,
     hookimpl,
@@ -98,8 +94,6 @@ def make_logreg(C: float = 1.0, class_weight: str | None = None) -> Pipeline:
 LARGE = 20_000
 #: Rows each random-forest tree draws on large tables (bootstrap), which bounds a tree's cost.
 FOREST_ROWS = 10_000
-#: Below this many rows (or with a class of one row) there is no split to stop early on.
-MIN_ROWS_TO_SPLIT = 50
 #: Below this minority/majority ratio the starts of multi-class targets weight classes.
 IMBALANCED = 0.5
 #: The preprocessing trees do best with: integer-coded categoricals, no scaling.
@@ -114,14 +108,9 @@ def make_extra_trees(**params: Any) -> ExtraTreesClassifier:
     return ExtraTreesClassifier(n_jobs=1, random_state=0, **params)
 
 
-class HistGradientBoosting(ClassifierMixin, BaseEstimator):
-    """HistGradientBoostingClassifier on one thread that stops early on its own held-back rows.
-
-    It holds back ``EARLY_STOPPING_SHARE`` of the rows and stops once their log-loss has not
-    improved for ``EARLY_STOPPING_ROUNDS`` iterations (at most ``max_iter``); training sets
-    too small to split get ``fallback_iter`` iterations. One OpenMP thread: threads that
-    spin-wait for a busy core make fitting many times slower.
-    """
+class HistGradientBoosting(EarlyStoppedBooster):
+    """HistGradientBoostingClassifier that finds its iterations by early stopping (see the
+    base class) on one OpenMP thread."""
 
     def __init__(
         self,
@@ -131,8 +120,8 @@ class HistGradientBoosting(ClassifierMixin, BaseEstimator):
         l2_regularization: float = 0.0,
         max_features: float = 1.0,
         class_weight: str | None = None,
-        max_iter: int = 1000,
-        fallback_iter: int = 100,
+        max_trees: int = 1000,
+        fallback_trees: int = 100,
         random_state: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -141,46 +130,22 @@ class HistGradientBoosting(ClassifierMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.max_features = max_features
         self.class_weight = class_weight
-        self.max_iter = max_iter
-        self.fallback_iter = fallback_iter
+        self.max_trees = max_trees
+        self.fallback_trees = fallback_trees
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> HistGradientBoosting:
-        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        counts = np.bincount(codes)
-        if len(counts) < 2:
-            raise ValueError(f"needs 2 classes or more; y has 1 class: {self.classes_}")
-        n_valid = int(np.ceil(EARLY_STOPPING_SHARE * len(codes)))
-        small = len(codes) < MIN_ROWS_TO_SPLIT or counts.min() < 2 or n_valid < len(counts)
-        params = self.get_params()
-        del params["fallback_iter"]
-        model = HistGradientBoostingClassifier(
-            **{**params, "max_iter": self.fallback_iter if small else self.max_iter},
-            early_stopping=not small,
-            validation_fraction=EARLY_STOPPING_SHARE,
-            n_iter_no_change=EARLY_STOPPING_ROUNDS,
-        )
-        with threadpool_limits(1, user_api="openmp"):
-            self.model_ = model.fit(X, codes)
-        self.n_iter_ = self.model_.n_iter_
-        return self
+    def _model(self, codes: np.ndarray, trees: int) -> Any:
+        params = {k: v for k, v in self.get_params().items() if k not in _OWN}
+        return HistGradientBoostingClassifier(**params, max_iter=trees, early_stopping=False)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        with threadpool_limits(1, user_api="openmp"):
-            return self.model_.predict_proba(X)
+    def _fit_stopping(self, model: Any, X_fit: Any, y_fit: Any, X_valid: Any, y_valid: Any) -> int:
+        model.set_params(early_stopping=True, n_iter_no_change=EARLY_STOPPING_ROUNDS)
+        model.fit(X_fit, y_fit, X_val=X_valid, y_val=y_valid)
+        return int(model.n_iter_)
 
-    def predict(self, X: Any) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
+#: Parameters of the wrapper that HistGradientBoostingClassifier does not take.
+_OWN = {"max_trees", "fallback_trees"}
 
 
 def _imputer_space(trial: Any, context: SearchContext) -> dict[str, Any]:

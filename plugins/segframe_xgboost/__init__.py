@@ -5,43 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
     MATRIX,
     PREDICTION,
     Component,
+    EarlyStoppedBooster,
     SearchContext,
     Start,
     hookimpl,
-    inner_split,
 )
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
 
-#: Below this many rows (or with a class of one row) there is no split to stop early on.
-MIN_ROWS_TO_SPLIT = 50
 #: Tables above this many training rows get a higher lowest learning rate.
 LARGE = 20_000
 #: The preprocessing trees do best with: integer-coded categoricals, no scaling.
 TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
 
-class XGBoostClassifier(ClassifierMixin, BaseEstimator):
-    """XGBClassifier that finds its number of trees by early stopping.
+class XGBoostClassifier(EarlyStoppedBooster):
+    """XGBClassifier that finds its number of trees by early stopping (see the base class).
 
-    It fits on the :func:`inner_split` fit rows and stops once the log-loss on the
-    held-back rows has not improved for ``EARLY_STOPPING_ROUNDS`` trees (at most
-    ``max_trees``), keeping that model: no refit on all rows, which would double the cost.
-    Training sets too small to split get ``fallback_trees`` trees; ``best_iteration_`` is
-    the number of trees it predicts with. ``balance`` weights the positive class by
-    negatives/positives (binary targets only). One thread: OpenMP threads that spin-wait
-    for a busy core slow fitting by 10-50x, and parallel trials (several workers) are the
-    better use of several cores.
+    ``balance`` weights the positive class by negatives/positives (binary targets only);
+    the held-back rows are weighted alike, so a weighted model does not chase an
+    unweighted loss (many more trees, lower ROC-AUC).
     """
 
     def __init__(
@@ -72,72 +62,32 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         self.fallback_trees = fallback_trees
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> XGBoostClassifier:
+    def _model(self, codes: np.ndarray, trees: int) -> Any:
         from xgboost import XGBClassifier
 
-        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
         counts = np.bincount(codes)
-        if len(counts) < 2:
-            raise ValueError(f"XGBoost needs 2 classes or more; y has 1 class: {self.classes_}")
         positive = counts[0] / counts[1] if self.balance and len(counts) == 2 else 1.0
-        model = XGBClassifier(
+        return XGBClassifier(
             **{k: v for k, v in self.get_params().items() if k not in _OWN},
+            n_estimators=trees,
             scale_pos_weight=positive,
             tree_method="hist",
             n_jobs=1,
             verbosity=0,
         )
-        fit, valid = _split(X, codes, self.random_state)
-        if fit is None:
-            model.set_params(n_estimators=self.fallback_trees).fit(X, codes)
-            self.best_iteration_ = self.fallback_trees
-        else:
-            # the held-back rows weighted like the training rows: otherwise a weighted model
-            # chases an unweighted loss (many more trees, lower ROC-AUC)
-            weight = np.where(codes[valid] == 1, positive, 1.0)
-            model.set_params(
-                n_estimators=self.max_trees, early_stopping_rounds=EARLY_STOPPING_ROUNDS
-            )
-            model.fit(
-                X[fit],
-                codes[fit],
-                eval_set=[(X[valid], codes[valid])],
-                sample_weight_eval_set=[weight],
-                verbose=False,
-            )
-            self.best_iteration_ = model.best_iteration + 1
-        self.model_ = model
-        return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        return self.model_.predict_proba(X)  # up to the best iteration, when it stopped early
-
-    def predict(self, X: Any) -> np.ndarray:
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
+    def _fit_stopping(self, model: Any, X_fit: Any, y_fit: Any, X_valid: Any, y_valid: Any) -> int:
+        weight = np.where(y_valid == 1, model.get_params()["scale_pos_weight"], 1.0)
+        model.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+        model.fit(
+            X_fit, y_fit, eval_set=[(X_valid, y_valid)], sample_weight_eval_set=[weight],
+            verbose=False,
+        )  # fmt: skip
+        return int(model.best_iteration) + 1
 
 
 #: Parameters of the wrapper that XGBClassifier does not take under that name.
 _OWN = {"balance", "max_trees", "fallback_trees"}
-
-
-def _split(X: Any, codes: np.ndarray, seed: int) -> tuple[Any, Any]:
-    """Rows to fit and to stop on, or ``(None, None)`` when the data is too small to split."""
-    if len(codes) < MIN_ROWS_TO_SPLIT or np.bincount(codes).min() < 2:
-        return None, None
-    fit, valid = inner_split(X, codes, seed=seed)
-    if len(np.unique(codes[fit])) < codes.max() + 1:  # every class must be in the fit rows
-        return None, None
-    return fit, valid
 
 
 def _slowest(context: SearchContext) -> float:
