@@ -15,22 +15,20 @@ from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
     MATRIX,
     PREDICTION,
+    TREE_CHAIN,
     Component,
     EarlyStoppedBooster,
     SearchContext,
     Start,
     hookimpl,
+    slowest_learning_rate,
 )
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
 
-#: Tables above this many training rows get a higher lowest learning rate.
-LARGE = 20_000
 #: Below this minority/majority ratio the starts of multi-class targets weight classes.
 IMBALANCED = 0.5
-#: The preprocessing trees do best with: integer-coded categoricals, no scaling.
-TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
 
 class LightGBMClassifier(EarlyStoppedBooster):
@@ -104,15 +102,12 @@ def _eval(X: Any, y: Any) -> dict[str, Any]:
     return {"eval_set": [(X, y)]}
 
 
-def _slowest(context: SearchContext) -> float:
-    """Lowest learning rate: on large tables slower rates cost many trees and gain little."""
-    return 0.02 if context.n_rows <= LARGE else 0.04
-
-
 def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
     # Like FLAML's lgbm space, narrowed where a TPE sampler would waste trials on extremes.
     return {
-        "learning_rate": trial.suggest_float("learning_rate", _slowest(context), 0.3, log=True),
+        "learning_rate": trial.suggest_float(
+            "learning_rate", slowest_learning_rate(context), 0.3, log=True
+        ),
         "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
         "min_child_samples": trial.suggest_int("min_child_samples", 2, 128, log=True),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
@@ -145,8 +140,8 @@ def _starts(context: SearchContext) -> list[Start]:
     }
     defaults = {**small, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0}
     return [
-        Start(small, chain=TREES, rank=10),
-        Start({**defaults, "subsample": 1.0}, chain=TREES, rank=60),
+        Start(small, chain=TREE_CHAIN, rank=10),
+        Start({**defaults, "subsample": 1.0}, chain=TREE_CHAIN, rank=60),
     ]
 
 

@@ -27,13 +27,16 @@ from sklearn.preprocessing import (
 from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
     FRAME,
+    LARGE_TABLE_ROWS,
     MATRIX,
     PREDICTION,
+    TREE_CHAIN,
     Component,
     EarlyStoppedBooster,
     SearchContext,
     Start,
     hookimpl,
+    slowest_learning_rate,
 )
 
 #: The segframe plugin contract this plugin is written for.
@@ -90,14 +93,10 @@ def make_logreg(C: float = 1.0, class_weight: str | None = None) -> Pipeline:
     )
 
 
-#: Tables above this many training rows get fewer forest trees: one core pays for each.
-LARGE = 20_000
 #: Rows each random-forest tree draws on large tables (bootstrap), which bounds a tree's cost.
 FOREST_ROWS = 10_000
 #: Below this minority/majority ratio the starts of multi-class targets weight classes.
 IMBALANCED = 0.5
-#: The preprocessing trees do best with: integer-coded categoricals, no scaling.
-TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
 
 def make_random_forest(**params: Any) -> RandomForestClassifier:
@@ -168,7 +167,7 @@ def _logreg_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _forest_space(trial: Any, context: SearchContext, bootstrap: bool) -> dict[str, Any]:
-    most = 300 if context.n_rows <= LARGE else 100
+    most = 300 if context.n_rows <= LARGE_TABLE_ROWS else 100
     params = {
         "n_estimators": trial.suggest_int("n_estimators", 50, most, log=True),
         "max_features": trial.suggest_float("max_features", 0.1, 0.6),  # cost grows with it
@@ -178,7 +177,7 @@ def _forest_space(trial: Any, context: SearchContext, bootstrap: bool) -> dict[s
             "class_weight", [None, "balanced", "balanced_subsample"]
         ),
     }
-    if bootstrap and context.n_rows > LARGE:
+    if bootstrap and context.n_rows > LARGE_TABLE_ROWS:
         params["max_samples"] = FOREST_ROWS / context.n_rows
     return params
 
@@ -192,7 +191,7 @@ def _extra_trees_space(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _hist_gb_space(trial: Any, context: SearchContext) -> dict[str, Any]:
-    slowest = 0.02 if context.n_rows <= LARGE else 0.04  # slower: many trees, little gain
+    slowest = slowest_learning_rate(context)
     return {
         "learning_rate": trial.suggest_float("learning_rate", slowest, 0.3, log=True),
         "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 4, 256, log=True),
@@ -220,13 +219,13 @@ def _forest_starts(context: SearchContext, rank: int) -> list[Start]:
     noisy telco and cdnow tables the mean of F1 and AUC is 0.015-0.045 higher than with
     leaves of 1 row (0.006-0.012 lower on clean synthetic data)."""
     params = {
-        "n_estimators": 300 if context.n_rows <= LARGE else 100,
+        "n_estimators": 300 if context.n_rows <= LARGE_TABLE_ROWS else 100,
         "max_features": 0.25,  # about sqrt(n) of 16 columns
         "min_samples_leaf": 5,
         "criterion": "gini",
         "class_weight": "balanced_subsample" if _balanced(context) else None,
     }
-    return [Start(params, chain=TREES, rank=rank)]
+    return [Start(params, chain=TREE_CHAIN, rank=rank)]
 
 
 def _random_forest_starts(context: SearchContext) -> list[Start]:
@@ -250,8 +249,8 @@ def _hist_gb_starts(context: SearchContext) -> list[Start]:
     }
     defaults = {**small, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
     return [
-        Start(small, chain=TREES, rank=15),
-        Start({**defaults, "max_features": 1.0}, chain=TREES, rank=65),
+        Start(small, chain=TREE_CHAIN, rank=15),
+        Start({**defaults, "max_features": 1.0}, chain=TREE_CHAIN, rank=65),
     ]
 
 

@@ -10,20 +10,17 @@ from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
     MATRIX,
     PREDICTION,
+    TREE_CHAIN,
     Component,
     EarlyStoppedBooster,
     SearchContext,
     Start,
     hookimpl,
+    slowest_learning_rate,
 )
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
-
-#: Tables above this many training rows get a higher lowest learning rate.
-LARGE = 20_000
-#: The preprocessing trees do best with: integer-coded categoricals, no scaling.
-TREES = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
 
 
 class XGBoostClassifier(EarlyStoppedBooster):
@@ -90,15 +87,12 @@ class XGBoostClassifier(EarlyStoppedBooster):
 _OWN = {"balance", "max_trees", "fallback_trees"}
 
 
-def _slowest(context: SearchContext) -> float:
-    """Lowest learning rate: on large tables slower rates cost many trees and gain little."""
-    return 0.02 if context.n_rows <= LARGE else 0.04
-
-
 def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
     # Depth-wise trees (FLAML's xgb_limitdepth); LightGBM covers leaf-wise growth.
     params = {
-        "learning_rate": trial.suggest_float("learning_rate", _slowest(context), 0.3, log=True),
+        "learning_rate": trial.suggest_float(
+            "learning_rate", slowest_learning_rate(context), 0.3, log=True
+        ),
         "max_depth": trial.suggest_int("max_depth", 2, 8),
         "min_child_weight": trial.suggest_float("min_child_weight", 0.01, 64.0, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
@@ -127,7 +121,7 @@ def _starts(context: SearchContext) -> list[Start]:
     }
     if context.n_classes == 2:
         params["balance"] = False
-    return [Start(params, chain=TREES, rank=20)]
+    return [Start(params, chain=TREE_CHAIN, rank=20)]
 
 
 def make_xgboost(**params: Any) -> XGBoostClassifier:
