@@ -16,7 +16,15 @@ FIRST_PARTY = {
     "features": {"tabular", "rfm", "event_aggregates"},
     "preprocessor": {"impute", "onehot", "ordinal", "scale"},
     "sampler": {"smote", "borderline_smote", "adasyn", "random_over", "random_under"},
-    "model": {"xgboost", "kmeans", "logreg"},
+    "model": {
+        "xgboost",
+        "lightgbm",
+        "kmeans",
+        "logreg",
+        "random_forest",
+        "extra_trees",
+        "hist_gradient_boosting",
+    },
 }
 
 MODEL_PLUGIN = """
