@@ -412,6 +412,7 @@ def search(
         "holdout": holdout,
         "fingerprint": _fingerprint(X_train, cv, seed),
         "ensemble": ensemble,
+        "refit": refit,
         "trial_timeout": trial_timeout,
         "trial_memory_mb": trial_memory_mb,
         "setup": {  # _Evaluator's arguments; the registry as a recipe for other processes
@@ -424,21 +425,21 @@ def search(
         },
     }
     worker_notes: list[str] = []
+    began = time.monotonic()
     if n_jobs == 1:
         _work(optuna_study, payload, registry, space, on_trial)
     else:
         progress = None if on_trial is None else _progress(optuna_study, trials, on_trial)
         worker_notes = workers.run_workers(n_jobs, payload, progress)
+    time_left = None if timeout is None else max(timeout - (time.monotonic() - began), 0.0)
     result = _store_winner(
         optuna_study,
-        storage,
         registry,
         customers,
         positive,
-        objective,
         (X_train, y_train, X_hold, y_hold),
-        refit=refit,
-        ensemble_from=payload["fingerprint"] if ensemble else None,
+        payload,
+        time_left,
     )
     result.notes.extend(worker_notes)
     return result
@@ -555,8 +556,14 @@ def final_fit_reserve(
     done = [t for t in trials if t.state == TrialState.COMPLETE and "seconds" in t.user_attrs]
     done.sort(key=lambda t: -objective_key(t.user_attrs, payload["objective"]))
     seconds = sum(t.user_attrs["seconds"] for t in done[: EXPECTED_MEMBERS if ensemble else 1])
-    estimate = seconds * (1 + 1 / (1 - payload["holdout"])) / (payload["folds"] - 1)
+    estimate = final_fit_seconds(seconds, payload["folds"], payload["holdout"])
     return min(max(estimate, low * timeout), high * timeout)
+
+
+def final_fit_seconds(trial_seconds: float, folds: int, holdout: float) -> float:
+    """Seconds to fit a trial's pipeline on the training part and then on every row,
+    from the seconds its cross-validation took (``folds`` fits on ``(folds-1)/folds``)."""
+    return trial_seconds * (1 + 1 / (1 - holdout)) / (folds - 1)
 
 
 def early_stop_bar(trials: Sequence[FrozenTrial], objective: str) -> float | None:
@@ -719,23 +726,25 @@ def _event(
 def _ensemble(
     trials: list[FrozenTrial],
     winner: FrozenTrial,
-    storage: str,
-    study_name: str,
-    fingerprint: str,
     y_train: pd.Series,
     positive: Any,
-    objective: str,
+    payload: dict[str, Any],
+    time_left: float | None,
 ) -> tuple[EnsembleSpec, dict[str, float]] | None:
     """A weighted ensemble of the best trials when it beats ``winner`` out of fold.
 
     Both are judged on the same pooled out-of-fold predictions and by the same key as
-    the winner pick; a tie keeps the single pipeline (simpler, cheaper to refit).
+    the winner pick; a tie keeps the single pipeline (simpler, cheaper to refit). With
+    ``time_left`` (seconds of a timeout), members join only while their final fits fit in.
     """
+    objective = payload["objective"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
     complete.sort(key=lambda t: (-objective_key(t.user_attrs, objective), t.number))
     candidates = [winner, *[t for t in complete if t.number != winner.number]]
     candidates = candidates[:ENSEMBLE_CANDIDATES]
-    found = load_predictions(storage, study_name, [t.number for t in candidates], fingerprint)
+    found = load_predictions(
+        payload["storage"], payload["study"], [t.number for t in candidates], payload["fingerprint"]
+    )
     candidates = [t for t in candidates if t.number in found]
     if len(candidates) < 2 or candidates[0].number != winner.number:
         return None
@@ -745,7 +754,11 @@ def _ensemble(
     positive_index = classes.index(positive) if positive in classes else len(classes) - 1
     predictions = [found[t.number] for t in candidates]
     single = objective_key(score(codes, predictions[0], positive_index), objective)
-    chosen = select(predictions, codes, positive_index, objective)
+    costs = [
+        final_fit_seconds(t.user_attrs.get("seconds", 0.0), payload["folds"], payload["holdout"])
+        for t in candidates
+    ]
+    chosen = select(predictions, codes, positive_index, objective, costs=costs, budget=time_left)
     if len(chosen.positions) < 2 or objective_key(chosen.scores, objective) <= single:
         return None
     members = tuple(
@@ -757,27 +770,24 @@ def _ensemble(
 
 def _store_winner(
     study: optuna.Study,
-    storage: str,
     registry: Registry,
     customers: CustomerData,
     positive: Any,
-    objective: str,
     split: tuple,
-    refit: str = "all",
-    ensemble_from: str | None = None,
+    payload: dict[str, Any],
+    time_left: float | None,
 ) -> SearchResult:
     """Score the winner on the holdout, refit it as asked, store it in one transaction."""
     X_train, y_train, X_hold, y_hold = split
+    storage, objective, refit = payload["storage"], payload["objective"], payload["refit"]
     trials = study.get_trials(deepcopy=False)
     winner = pick_winner(trials, objective)
     spec: PipelineSpec | EnsembleSpec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
     cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
     threshold = winner.user_attrs.get("threshold")
     ensembled = None
-    if ensemble_from is not None:
-        ensembled = _ensemble(
-            trials, winner, storage, study.study_name, ensemble_from, y_train, positive, objective
-        )
+    if payload["ensemble"]:
+        ensembled = _ensemble(trials, winner, y_train, positive, payload, time_left)
     if ensembled is not None:
         spec, oof_scores = ensembled
         threshold = oof_scores.get("threshold")

@@ -125,13 +125,18 @@ def select(
     objective: str,
     rounds: int = ROUNDS,
     max_rows: int = SELECTION_ROWS,
+    costs: Sequence[float] | None = None,
+    budget: float | None = None,
 ) -> Selection:
     """Greedy selection with replacement over out-of-fold ``predictions`` (best first).
 
     Members are chosen by AUC unless the objective is F1 alone: AUC moves smoothly as
     weights change, while F1 at a re-tuned threshold jumps and rewards noise. Selection
     looks at a stratified sample of at most ``max_rows`` customers (the weights hardly
-    change beyond that); the returned scores are the blend's on every customer.
+    change beyond that); the returned scores are the blend's on every customer. With
+    ``costs`` and a ``budget`` (seconds to fit each member, and what is left), a new
+    member joins only while the members' costs together stay within the budget; the
+    first prediction (the best single pipeline) may always stand alone.
     """
     guide = "f1" if objective == "f1" else "auc"
     rows = np.arange(len(codes))
@@ -141,10 +146,18 @@ def select(
     counts = np.zeros(len(sample), dtype=int)
     total = np.zeros_like(sample[0])
     best: tuple[float, np.ndarray] | None = None
+
+    def affordable(i: int) -> bool:
+        if costs is None or budget is None or counts[i] > 0:
+            return True
+        return costs[i] + sum(costs[j] for j in np.flatnonzero(counts)) <= budget
+
     for _ in range(rounds):
+        allowed = [i for i in range(len(sample)) if affordable(i)] or [0]
+        size = counts.sum() + 1
         tried = [
-            (_guide(codes[rows], (total + p) / (counts.sum() + 1), positive_index, guide), -i)
-            for i, p in enumerate(sample)
+            (_guide(codes[rows], (total + sample[i]) / size, positive_index, guide), -i)
+            for i in allowed
         ]
         key, minus_chosen = max(tried)
         counts[-minus_chosen] += 1

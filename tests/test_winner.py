@@ -234,6 +234,11 @@ def test_selection_blends_complementary_predictions_and_keeps_a_lone_best_alone(
     assert chosen.scores["auc"] > score(codes, proba(a), 1)["auc"] + 0.05
     alone = select([proba(a + b), proba(rng.normal(size=2000))], codes, 1, "both")
     assert alone.positions == (0,)
+    pair = [proba(a), proba(b)]
+    affordable = select(pair, codes, 1, "both", costs=[3.0, 4.0], budget=8.0)
+    assert affordable.positions == (0, 1)
+    too_dear = select(pair, codes, 1, "both", costs=[3.0, 6.0], budget=8.0)
+    assert too_dear.positions == (0,)  # the second member's final fits would overrun
 
 
 def test_refit_option_is_checked_before_anything_is_stored(small_demo, storage):
