@@ -1,8 +1,9 @@
 """Segment profiles: who is in each segment, in RFM terms, and a plain-language name.
 
 Profiles always describe customers by recency, frequency, monetary value and tenure
-computed from the event log by the ``rfm`` feature builder, whatever features the
-segmentation itself used, so segments of different pipelines read the same way.
+computed from the event log (:mod:`segframe.rfm`, the numbers of the ``rfm`` feature
+builder), whatever features the segmentation itself used, so segments of different
+pipelines read the same way.
 
 Naming rule (:func:`name_segments`). For each segment take the median recency,
 frequency, monetary total and tenure of its customers and place each median in the
@@ -37,16 +38,11 @@ import pandas as pd
 
 from segframe.data import EVENTS, event_arrays
 from segframe.errors import SegframeError
-from segframe.registry import Registry, default_registry
+from segframe.rfm import FREQUENCY, MONETARY, RECENCY, TENURE, customer_rfm
 from segframe.storage import DEFAULT_STORAGE, stored_winner, update_details
 
-#: Profile measure -> column of the ``rfm`` feature builder.
-RFM_MEASURES = {
-    "recency": "recency_days",
-    "frequency": "frequency",
-    "monetary": "monetary_total",
-    "tenure": "tenure_days",
-}
+#: Profile measure -> column of :func:`segframe.rfm.rfm_table`.
+RFM_MEASURES = {"recency": RECENCY, "frequency": FREQUENCY, "monetary": MONETARY, "tenure": TENURE}
 LOW, HIGH = 1 / 3, 2 / 3
 _GRID = {
     ("high", "low"): "new",
@@ -60,12 +56,6 @@ _GRID = {
     ("low", "high"): "at risk",
 }
 TOP = 3
-
-
-def customer_rfm(frame: pd.DataFrame, registry: Registry | None = None) -> pd.DataFrame:
-    """Per-customer RFM (days counted back from the latest event in ``frame``)."""
-    builder = (registry or default_registry()).get("features", "rfm").factory()
-    return builder.fit(frame).transform(frame)
 
 
 def _level(score: float) -> str:
@@ -157,7 +147,6 @@ def segment_profiles(
     frame: pd.DataFrame,
     segments: np.ndarray | pd.Series,
     names: Mapping[int, str] | None = None,
-    registry: Registry | None = None,
 ) -> pd.DataFrame:
     """One row per segment: size, share, RFM means/medians, top event types and items, name.
 
@@ -175,7 +164,7 @@ def segment_profiles(
     profiles["share"] = profiles["size"] / len(segments)
     rfm = None
     if EVENTS in frame.columns:
-        rfm = customer_rfm(frame, registry)
+        rfm = customer_rfm(frame)
         grouped = rfm.groupby(segments)
         for measure, column in RFM_MEASURES.items():
             profiles[f"{measure}_mean"] = grouped[column].mean().reindex(ids)

@@ -475,7 +475,7 @@ def segment(
         warnings.simplefilter("ignore")
         fitted = build_segmenter(spec, registry, seed).fit(X)
         scores = evaluate(fitted, seed)
-    profiles = segment_profiles(X, fitted.labels_, registry=registry)
+    profiles = segment_profiles(X, fitted.labels_)
     final = apply_names(profiles["name"].to_dict(), names or {})
     profiles["name"] = pd.Series(final)
     details = {
