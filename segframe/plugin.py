@@ -1,8 +1,10 @@
 """The plugin API: the one segframe module a plugin imports.
 
 Everything a component author needs is here: the component contract and its forms,
-the search context, the hook marker, epoch reporting for pruning, and the helpers
-first-party plugins share (so that plugins never import each other).
+the search context, the hook marker, epoch reporting for pruning, reading the event
+log, RFM, and the helpers first-party plugins share (so that plugins never import each
+other). Most names are re-exported from core modules; a plugin imports them from here
+only, so that the core can move them without breaking plugins.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from segframe import metrics
 from segframe.components import (
     CONTRACT_VERSION,
     FRAME,
@@ -31,8 +38,12 @@ from segframe.components import (
     no_parameters,
     no_starts,
 )
+from segframe.data import EVENTS, EventArrays, event_arrays
+from segframe.errors import DataError
 from segframe.hookspecs import hookimpl
+from segframe.pipeline import FeatureConcat
 from segframe.progress import report_epoch
+from segframe.rfm import RFM_COLUMNS, RFMFeatures, rfm_table
 
 #: Share of a booster's training rows held back to find its number of trees.
 EARLY_STOPPING_SHARE = 0.1
@@ -45,6 +56,9 @@ LARGE_TABLE_ROWS = 20_000
 #: The preprocessing tree models do best with, for their starts: integer-coded
 #: categoricals, no scaling.
 TREE_CHAIN = {"frame_to_matrix": "ordinal", "matrix_to_matrix": "none"}
+#: Column selectors of a frame's numeric and its other (categorical) columns.
+NUMERIC = make_column_selector(dtype_include=np.number)
+CATEGORICAL = make_column_selector(dtype_exclude=np.number)
 
 
 def slowest_learning_rate(context: SearchContext) -> float:
@@ -143,29 +157,101 @@ class EarlyStoppedBooster(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def roc_auc(codes: np.ndarray, proba: np.ndarray) -> float:
+    """ROC-AUC of class probabilities against label codes ``0..n_classes-1``, as a search
+    scores it: binary AUC (the same whichever column is scored), macro one-vs-rest for
+    more classes; NaN when the codes miss a class. For validation scores during training,
+    e.g. those given to :func:`report_epoch`."""
+    return metrics.score(codes, proba, proba.shape[1] - 1)["auc"]
+
+
+class TabularColumns(TransformerMixin, BaseEstimator):
+    """Pass the customer table's own columns through, typed as numeric or categorical."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> TabularColumns:
+        columns = [c for c in X.columns if c != EVENTS]
+        if not columns:
+            raise DataError("The customer table has no feature columns besides the id and target.")
+        self.numeric_ = [c for c in columns if pd.api.types.is_numeric_dtype(X[c].dtype)]
+        self.categorical_ = [c for c in columns if c not in self.numeric_]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in (*self.numeric_, *self.categorical_) if c not in X.columns]
+        if missing:
+            raise DataError(
+                f"The data lacks columns the pipeline was trained with: {', '.join(missing)}. "
+                "Pass a customer table with the same columns as at training time."
+            )
+        out = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
+        for column in self.categorical_:
+            out[column] = X[column].astype(object).where(X[column].notna(), np.nan)
+        return out
+
+
+def make_imputer(numeric_strategy: str = "median") -> ColumnTransformer:
+    """Fill numeric gaps by ``numeric_strategy`` and categorical gaps with ``"missing"``."""
+    return ColumnTransformer(
+        [
+            (
+                "numeric",
+                SimpleImputer(strategy=numeric_strategy, keep_empty_features=True),
+                NUMERIC,
+            ),
+            ("categorical", SimpleImputer(strategy="constant", fill_value="missing"), CATEGORICAL),
+        ],
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+
+
+def make_onehot(min_frequency: float = 0.01) -> ColumnTransformer:
+    """One-hot encode categoricals (rare levels pooled), numeric columns pass through."""
+    encoder = OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False
+    )
+    return ColumnTransformer(
+        [("numeric", "passthrough", NUMERIC), ("categorical", encoder, CATEGORICAL)],
+        sparse_threshold=0.0,
+    )
+
+
 __all__ = [
+    "CATEGORICAL",
     "CONTRACT_VERSION",
     "EARLY_STOPPING_ROUNDS",
     "EARLY_STOPPING_SHARE",
+    "EVENTS",
     "FRAME",
     "LARGE_TABLE_ROWS",
     "MATRIX",
     "MIN_ROWS_TO_SPLIT",
+    "NUMERIC",
     "PREDICTION",
     "RAW",
+    "RFM_COLUMNS",
     "SEQUENCES",
     "TREE_CHAIN",
     "Component",
+    "DataError",
     "EarlyStoppedBooster",
+    "EventArrays",
+    "FeatureConcat",
+    "RFMFeatures",
     "SearchContext",
     "SequenceBatch",
     "Start",
+    "TabularColumns",
     "always",
     "early_stopping_rows",
+    "event_arrays",
     "hookimpl",
     "inner_split",
+    "make_imputer",
+    "make_onehot",
     "no_parameters",
     "no_starts",
     "report_epoch",
+    "rfm_table",
+    "roc_auc",
     "slowest_learning_rate",
 ]

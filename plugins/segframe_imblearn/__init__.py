@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import MATRIX
+from segframe.plugin import MATRIX, Component, SearchContext, hookimpl
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1

@@ -11,8 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import MATRIX, PREDICTION, SEQUENCES
+from segframe.plugin import MATRIX, PREDICTION, SEQUENCES, Component, SearchContext, hookimpl
 from segframe_keras.estimators import (
     AutoencoderClassifier,
     AutoencoderEmbedding,

@@ -4,7 +4,7 @@ Keras is imported inside ``fit``/``predict`` only, so this module loads without 
 Every fit clears the Keras session first (Keras leaks memory across trials otherwise),
 seeds everything (deterministic on the CPU), stops early on a validation split of the
 training data with the best weights restored, and reports a validation score per epoch
-to :func:`segframe.progress.report_epoch` so that the search can prune. The fitted Keras
+to :func:`segframe.plugin.report_epoch` so that the search can prune. The fitted Keras
 model is pickled in Keras's own ``.keras`` format, so a stored pipeline reloads anywhere.
 """
 
@@ -26,10 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
-from segframe.components import SequenceBatch
-from segframe.errors import DataError
-from segframe.metrics import score
-from segframe.progress import report_epoch
+from segframe.plugin import DataError, SequenceBatch, report_epoch, roc_auc
 
 #: Threads per TensorFlow op: parallel trials, not parallel ops, are the better use of cores.
 THREADS = 2
@@ -161,11 +158,6 @@ def _codes(estimator: Any, y: Any) -> np.ndarray:
     return codes
 
 
-def _auc(proba: np.ndarray, codes: np.ndarray) -> float:
-    """Validation ROC-AUC (binary AUC is the same whichever column is scored)."""
-    return score(codes, proba, proba.shape[1] - 1)["auc"]
-
-
 class SequenceClassifier(_Classifier):
     """A CNN or LSTM over event tokens, beside a dense branch over the side features.
 
@@ -251,7 +243,7 @@ class SequenceClassifier(_Classifier):
             (part[0], codes[train], part[1], codes[valid]),
             "sparse_categorical_crossentropy",
             weights,
-            lambda: _auc(self._predict(part[1]), codes[valid]),
+            lambda: roc_auc(codes[valid], self._predict(part[1])),
         )
         return self
 
@@ -364,7 +356,7 @@ class AutoencoderClassifier(_Classifier, _Autoencoding):
 
         def validation_score() -> float:
             error = self._log_error(matrix[valid])
-            return _auc(np.column_stack([-error, error]), unusual[valid])
+            return roc_auc(unusual[valid], np.column_stack([-error, error]))
 
         normal = codes == self.majority_
         self.model_, _ = self._fit_autoencoder(

@@ -14,8 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import MATRIX, PREDICTION
+from segframe.plugin import MATRIX, PREDICTION, Component, SearchContext, hookimpl
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1

@@ -19,17 +19,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from segframe_sklearn import make_imputer, make_onehot
-from segframe_tabular import RFMFeatures, TabularColumns
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import RAW, SEQUENCES, SequenceBatch
-from segframe.data import EVENTS
-from segframe.errors import DataError
-from segframe.pipeline import FeatureConcat
+from segframe.plugin import (
+    EVENTS,
+    RAW,
+    SEQUENCES,
+    Component,
+    DataError,
+    FeatureConcat,
+    RFMFeatures,
+    SearchContext,
+    SequenceBatch,
+    TabularColumns,
+    hookimpl,
+    make_imputer,
+    make_onehot,
+)
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1

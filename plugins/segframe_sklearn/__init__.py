@@ -7,28 +7,28 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     MinMaxScaler,
-    OneHotEncoder,
     OrdinalEncoder,
     RobustScaler,
     StandardScaler,
 )
 
 from segframe.plugin import (
+    CATEGORICAL,
     EARLY_STOPPING_ROUNDS,
     FRAME,
     LARGE_TABLE_ROWS,
     MATRIX,
+    NUMERIC,
     PREDICTION,
     TREE_CHAIN,
     Component,
@@ -36,41 +36,15 @@ from segframe.plugin import (
     SearchContext,
     Start,
     hookimpl,
+    make_imputer,
+    make_onehot,
     slowest_learning_rate,
 )
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
 
-NUMERIC = make_column_selector(dtype_include=np.number)
-CATEGORICAL = make_column_selector(dtype_exclude=np.number)
 SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
-
-
-def make_imputer(numeric_strategy: str = "median") -> ColumnTransformer:
-    """Fill numeric gaps by ``numeric_strategy`` and categorical gaps with ``"missing"``."""
-    return ColumnTransformer(
-        [
-            (
-                "numeric",
-                SimpleImputer(strategy=numeric_strategy, keep_empty_features=True),
-                NUMERIC,
-            ),
-            ("categorical", SimpleImputer(strategy="constant", fill_value="missing"), CATEGORICAL),
-        ],
-        verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
-
-
-def make_onehot(min_frequency: float = 0.01) -> ColumnTransformer:
-    """One-hot encode categoricals (rare levels pooled), numeric columns pass through."""
-    encoder = OneHotEncoder(
-        handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False
-    )
-    return ColumnTransformer(
-        [("numeric", "passthrough", NUMERIC), ("categorical", encoder, CATEGORICAL)],
-        sparse_threshold=0.0,
-    )
 
 
 def make_ordinal() -> ColumnTransformer:

@@ -3,6 +3,10 @@
 Every builder turns the raw customer frame (nested ``events`` column included) into a
 feature frame. Event features are computed over the flat event arrays and their
 offsets, never per customer in Python, so millions of events take seconds.
+
+``TabularColumns`` and ``RFMFeatures`` come from the plugin API (the sequence builder
+and segment profiles use them too); they stay importable from here, so pipelines stored
+under these names still load.
 """
 
 from __future__ import annotations
@@ -13,87 +17,24 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import FRAME, RAW
-from segframe.data import EVENTS, event_arrays
-from segframe.errors import DataError
+from segframe.plugin import (
+    FRAME,
+    RAW,
+    Component,
+    DataError,
+    RFMFeatures,
+    SearchContext,
+    TabularColumns,
+    event_arrays,
+    hookimpl,
+)
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
 
-DAY = np.timedelta64(1, "D")
+__all__ = ["EventAggregates", "RFMFeatures", "TabularColumns"]
+
 NS_PER_DAY = 86_400 * 10**9
-
-
-class TabularColumns(TransformerMixin, BaseEstimator):
-    """Pass the customer table's own columns through, typed as numeric or categorical."""
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> TabularColumns:
-        columns = [c for c in X.columns if c != EVENTS]
-        if not columns:
-            raise DataError("The customer table has no feature columns besides the id and target.")
-        self.numeric_ = [c for c in columns if pd.api.types.is_numeric_dtype(X[c].dtype)]
-        self.categorical_ = [c for c in columns if c not in self.numeric_]
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in (*self.numeric_, *self.categorical_) if c not in X.columns]
-        if missing:
-            raise DataError(
-                f"The data lacks columns the pipeline was trained with: {', '.join(missing)}. "
-                "Pass a customer table with the same columns as at training time."
-            )
-        out = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
-        for column in self.categorical_:
-            out[column] = X[column].astype(object).where(X[column].notna(), np.nan)
-        return out
-
-
-class RFMFeatures(TransformerMixin, BaseEstimator):
-    """Recency, frequency, monetary value and tenure from the event log.
-
-    Days are counted back from the latest event seen at fit time, so a stored pipeline
-    scores new customers against the same clock it was trained on.
-    """
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> RFMFeatures:
-        events = event_arrays(X)
-        if len(events.timestamp) == 0:
-            raise DataError("The event log has no events for these customers; RFM needs some.")
-        self.reference_time_ = events.timestamp.max()
-        # Learned here, not per batch: without amounts, every event counts as a purchase.
-        self.has_amounts_ = bool(np.isfinite(events.amount).any())
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        ev = event_arrays(X)
-        counts = ev.counts
-        has = counts > 0
-        starts, ends = ev.offsets[:-1], ev.offsets[1:]
-        recency = np.full(len(counts), np.nan)
-        tenure = np.full(len(counts), np.nan)
-        recency[has] = (self.reference_time_ - ev.timestamp[ends[has] - 1]) / DAY
-        tenure[has] = (self.reference_time_ - ev.timestamp[starts[has]]) / DAY
-        amount = np.nan_to_num(ev.amount, nan=0.0)
-        purchase = (amount > 0) | (ev.lookup("event", ["purchase"]) == 0)
-        if not self.has_amounts_:
-            purchase = np.ones_like(purchase)
-        owner = ev.owner
-        frequency = np.bincount(owner, weights=purchase, minlength=len(counts))
-        monetary = np.bincount(owner, weights=amount, minlength=len(counts))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(frequency > 0, monetary / frequency, np.nan)
-        return pd.DataFrame(
-            {
-                "recency_days": recency,
-                "frequency": frequency,
-                "monetary_total": monetary,
-                "monetary_mean": mean,
-                "tenure_days": tenure,
-                "n_events": counts.astype(float),
-            },
-            index=X.index,
-        )
 
 
 class EventAggregates(TransformerMixin, BaseEstimator):
