@@ -60,8 +60,7 @@ from typing import Any
 
 from sklearn.ensemble import ExtraTreesClassifier
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import MATRIX, PREDICTION
+from segframe.plugin import MATRIX, PREDICTION, Component, SearchContext, hookimpl
 
 #: The segframe plugin contract this plugin is written for.
 $contract_attribute = $contract

@@ -2,7 +2,8 @@
 
 A third-party plugin written exactly like segframe's own: one module with a
 ``segframe_components()`` hook implementation, registered in ``pyproject.toml`` under the
-``segframe`` entry-point group, declaring the plugin contract it was written for.
+``segframe`` entry-point group, declaring the plugin contract it was written for, and
+importing from segframe only its plugin API, ``segframe.plugin``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from segframe import Component, SearchContext, hookimpl
-from segframe.components import FRAME, MATRIX, PREDICTION, RAW
-from segframe.data import event_arrays
-from segframe.errors import DataError
+from segframe.plugin import (
+    FRAME,
+    MATRIX,
+    PREDICTION,
+    RAW,
+    Component,
+    DataError,
+    SearchContext,
+    event_arrays,
+    hookimpl,
+)
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
