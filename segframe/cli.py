@@ -73,13 +73,15 @@ def _fmt(value: float | None) -> str:
 
 plugins_app = typer.Typer()
 app.add_typer(plugins_app, name="plugins")
+#: Terminal columns from which `segframe plugins` shows descriptions and devices.
+WIDE_LISTING = 110
 
 
 @plugins_app.callback(invoke_without_command=True)
 def plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List every component, the plugin it came from, and whether it can be used.
+    """List every plugin and component, where it came from, and whether it can be used.
 
-    `segframe plugins new NAME` starts a new plugin package.
+    `segframe plugins check [NAME]` checks plugins; `segframe plugins new NAME` starts one.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -89,14 +91,23 @@ def plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
         registry = default_registry()
     except SegframeError as exc:
         _fail(exc)
-    gpu = gpu_present()
-    rows = [
+    listing = _plugins_listing(registry, gpu_present())
+    if as_json:
+        print(json.dumps(listing, indent=2))
+        return
+    _print_plugins(listing)
+
+
+def _plugins_listing(registry, gpu: bool) -> dict[str, list[dict]]:
+    """What `segframe plugins` shows: plugins, components, and (kept for scripts written
+    before plugins were listed) the broken plugins alone."""
+    components = [
         {
             "kind": i.component.kind,
             "name": i.component.name,
             "plugin": i.plugin.name,
             "distribution": f"{i.plugin.distribution} {i.plugin.version}".strip(),
-            "status": "available" if i.available else "unavailable",
+            "status": i.status,
             "reason": i.unavailable,
             "accepts": i.component.accepts,
             "produces": i.component.produces,
@@ -105,44 +116,105 @@ def plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
         }
         for i in registry.infos()
     ]
-    broken = [
+    plugins = [
         {
             "plugin": p.name,
             "distribution": p.distribution,
-            "status": "unavailable",
+            "version": p.version,
+            "components": sum(1 for c in components if c["plugin"] == p.name),
+            "status": p.status,
             "reason": p.error,
         }
-        for p in registry.plugins.values()
-        if p.error
+        for p in sorted(registry.plugins.values(), key=lambda p: p.name)
     ]
-    if as_json:
-        print(json.dumps({"components": rows, "broken_plugins": broken}, indent=2))
-        return
-    table = Table(title="segframe components")
-    columns = ("kind", "name", "plugin", "status", "accepts → produces", "device", "description")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        status = (
-            "[green]available" if row["reason"] is None else f"[red]unavailable: {row['reason']}"
-        )
-        table.add_row(
-            row["kind"],
-            row["name"],
-            row["plugin"],
-            status,
-            f"{row['accepts']} → {row['produces']}",
-            row["device"],
-            row["description"],
-        )
-    console.print(table)
-    console.print("Optional steps (samplers, scaling) can also be skipped: shown as 'none'.")
-    for plugin in broken:
-        console.print(
-            f"[red]Plugin {plugin['plugin']!r} ({plugin['distribution']}) failed to "
-            f"load:[/] {plugin['reason']}",
-            highlight=False,
-        )
+    for row in [*plugins, *components]:  # plugin code may put anything in these fields
+        for key, value in row.items():
+            if not isinstance(value, str | int | type(None)):
+                row[key] = repr(value)
+    broken = [
+        {k: p[k] for k in ("plugin", "distribution", "status", "reason")}
+        for p in plugins
+        if p["reason"]
+    ]
+    return {"plugins": plugins, "components": components, "broken_plugins": broken}
+
+
+def _print_plugins(listing: dict[str, list[dict]]) -> None:
+    """Two tables; every text that comes from a plugin is printed literally (a hint such as
+    `pip install 'segframe[postgres]'` keeps its brackets), component names are never cut,
+    and reasons go below the tables, numbered, where they have room. Descriptions and
+    devices need a wide terminal; `--json` always has them."""
+    from rich import box
+    from rich.text import Text
+
+    reasons: list[str] = []
+
+    def status(row: dict, ok: str) -> Text:
+        if not row["reason"]:
+            return Text(ok, style="green")
+        if "kind" in row:
+            who = f"{row['kind']} {row['name']!r} of plugin {row['plugin']!r}"
+        else:
+            who = f"plugin {row['plugin']!r} ({row['distribution']} {row['version']})"
+        reasons.append(f"{who}: {row['reason']}")
+        return Text(f"{row['status']} ({len(reasons)})", style="red")
+
+    def uncut(grid: Table, header: str, values: list[str]) -> None:
+        width = max((len(v) for v in values), default=0)
+        grid.add_column(header, min_width=max(width, len(header)), no_wrap=True)
+
+    def table(title: str) -> Table:
+        return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+    plugins, components = listing["plugins"], listing["components"]
+    grid = table("segframe plugins")
+    uncut(grid, "name", [p["plugin"] for p in plugins])
+    grid.add_column("distribution", overflow="fold")
+    grid.add_column("components", justify="right")
+    grid.add_column("status", no_wrap=True)
+    for p in plugins:
+        origin = f"{p['distribution']} {p['version']}".strip()
+        grid.add_row(Text(p["plugin"]), Text(origin), str(p["components"]), status(p, "loaded"))
+    broken_plugins = len(reasons)
+    console.print(grid)
+
+    wide = console.width >= WIDE_LISTING
+    grid = table("segframe components")
+    uncut(grid, "name", [f"  {c['name']}" for c in components])
+    uncut(grid, "plugin", [c["plugin"] for c in components])
+    grid.add_column("status", no_wrap=True)
+    grid.add_column("accepts → produces", overflow="fold")
+    if wide:
+        grid.add_column("device", overflow="fold")
+        grid.add_column("description", overflow="fold", ratio=1)
+    kind = None
+    for c in components:
+        if c["kind"] != kind:  # one heading row per kind saves a column
+            kind = c["kind"]
+            grid.add_row(Text(str(kind), style="bold"))
+        cells = [
+            Text(f"  {c['name']}"),
+            Text(c["plugin"]),
+            status(c, "available"),
+            Text(f"{c['accepts']} → {c['produces']}"),
+        ]
+        if wide:
+            cells += [Text(c["device"]), Text(c["description"])]
+        grid.add_row(*cells)
+    console.print(grid)
+    console.print(
+        "Optional steps (samplers, scaling) can also be skipped: shown as 'none'."
+        + ("" if wide else " Descriptions and devices: a wider terminal, or --json."),
+        highlight=False,
+        markup=False,
+    )
+    for number, reason in enumerate(reasons, 1):
+        if number == 1 and broken_plugins:
+            console.print("Why plugins are broken:")
+        if number == broken_plugins + 1:
+            console.print("Why components cannot be used:")
+        # soft-wrapped: an install hint stays one piece to copy, whatever the width
+        console.print(Text(f"  ({number}) {reason}"), highlight=False, soft_wrap=True)
 
 
 @plugins_app.command("new")

@@ -5,6 +5,12 @@ registered through the ``segframe`` entry-point group of its distribution::
 
     [project.entry-points.segframe]
     myplugin = "my_package.plugin"
+
+Registration is strict, so that a plugin author learns of a mistake from
+``segframe plugins`` rather than from a search that silently lacks the component: a
+function named like a hook but not marked with :data:`hookimpl`, a module that
+implements no hook, and a misspelled hook name (``segframe_componets``, found by
+pluggy's ``check_pending``) each make the plugin broken, with the reason.
 """
 
 from __future__ import annotations

@@ -9,14 +9,14 @@ the chain is built to fit what it accepts, so SMOTE never sees token sequences.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from segframe.components import FRAME, MATRIX, RAW, Component, SearchContext, Start
 from segframe.errors import PluginError
 from segframe.pipeline import NONE, PipelineSpec, StepSpec
-from segframe.registry import Registry
+from segframe.registry import BROKEN, Registry, describe_exception
 
 FORM_ORDER = (RAW, FRAME, MATRIX)
 
@@ -66,13 +66,20 @@ def usable_components(
     registry: Registry, kind: str, context: SearchContext, asked: Collection[str] = ()
 ) -> list[Component]:
     """Available components of ``kind`` that fit the data and join a search unasked,
-    or that come from a plugin in ``asked`` (a plugin whose model the user named)."""
-    return [
-        i.component
-        for i in registry.infos(kind, available_only=True)
-        if i.component.applies(context)
-        and (i.component.in_default_search(context) or i.plugin.name in asked)
-    ]
+    or that come from a plugin in ``asked`` (a plugin whose model the user named).
+
+    ``applies`` and ``in_default_search`` are plugin code: one that raises marks its
+    component broken in ``registry`` (with the reason) and leaves it out.
+    """
+    usable = []
+    for info in registry.infos(kind, available_only=True):
+        component = info.component
+        if not registry.call(component, "applies", context, default=False, then=bool):
+            continue
+        joins = registry.call(component, "in_default_search", context, default=None, then=bool)
+        if joins is not None and (joins or info.plugin.name in asked):
+            usable.append(component)
+    return usable
 
 
 class PipelineSpace:
@@ -82,14 +89,25 @@ class PipelineSpace:
         self, registry: Registry, context: SearchContext, models: Sequence[str] | None = None
     ) -> None:
         self.context = context
+        named = [registry.get("model", name) for name in models or ()]
         asked = {registry.info("model", name).plugin.name for name in models or ()}
         usable = {
             kind: usable_components(registry, kind, context, asked)
             for kind in ("features", "preprocessor", "sampler", "model")
         }
         if models:
-            chosen = [registry.get("model", name) for name in models]
-            usable["model"] = [c for c in chosen if c.applies(context)]
+            usable["model"] = [
+                c
+                for c in named
+                if registry.call(c, "applies", context, then=bool) and registry.available(c)
+            ]
+        #: each model's known-good starts; a model whose ``starts`` raises is left out
+        self._starts = {}
+        for model in usable["model"]:
+            starts = _starts(registry, model, context)
+            if starts is not None:
+                self._starts[model.name] = starts
+        usable["model"] = [m for m in usable["model"] if m.name in self._starts]
         groups: dict[tuple[str, str], list[Component]] = {}
         for component in usable["preprocessor"]:
             groups.setdefault((component.accepts, component.produces), []).append(component)
@@ -105,10 +123,15 @@ class PipelineSpace:
         }
         self.models = {c.name: c for c in usable["model"] if self.features[c.accepts]}
         if not self.models:
+            broken = "".join(
+                f" The {i.describe_problem()}."
+                for i in registry.infos("model")
+                if i.status == BROKEN
+            )
             raise PluginError(
                 "No model can be used for this data: none is available, or no feature builder "
                 "produces what they accept. Run `segframe plugins` to see which components are "
-                "installed and why others are unavailable."
+                f"installed and why others are unavailable.{broken}"
             )
 
     def _reaches(self, start: str, goal: str) -> bool:
@@ -132,9 +155,14 @@ class PipelineSpace:
         """
         starts: list[tuple[Start, Component]] = []
         for model in self.models.values():
-            starts.extend((start, model) for start in model.starts(self.context))
+            starts.extend((start, model) for start in self._starts[model.name])
         starts.sort(key=lambda pair: (pair[0].rank, pair[1].name))
-        plans = [self._plan(start, model) for start, model in starts]
+        plans = []
+        for start, model in starts:
+            try:
+                plans.append(self._plan(start, model))
+            except PluginError:  # a space that raises fails its trials, named, later on
+                continue
         unique = [p for i, p in enumerate(plans) if p not in plans[:i]]
         return unique[:limit]
 
@@ -152,8 +180,9 @@ class PipelineSpace:
         return trial.params
 
     def _step(self, trial: Any, component: Component) -> StepSpec:
-        params = dict(component.space(NamespacedTrial(trial, component.name), self.context))
-        return StepSpec(component.kind, component.name, params)
+        return StepSpec(
+            component.kind, component.name, sample_params(component, trial, self.context)
+        )
 
     def sample(self, trial: Any) -> PipelineSpec:
         """Suggest one whole pipeline on ``trial``: the model first, then a chain that fits it.
@@ -215,6 +244,45 @@ class _StartTrial:
         return low
 
     suggest_int = suggest_float = _number
+
+
+def sample_params(component: Component, trial: Any, context: SearchContext) -> dict[str, Any]:
+    """``component.space`` on ``trial`` under the component's name; an error names the component.
+
+    Plugin code: whatever it raises becomes a :class:`PluginError` that says which
+    component's space failed, so the failed trial points at the plugin to fix.
+    """
+    where = f"the search space of the {component.kind} {component.name!r}"
+    try:
+        params = component.space(NamespacedTrial(trial, component.name), context)
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"{where} raised {describe_exception(exc)}") from exc
+    if not isinstance(params, Mapping):
+        raise PluginError(
+            f"{where} returned {type(params).__name__}, not a dict of the factory's parameters."
+        )
+    return dict(params)
+
+
+_RAISED = object()
+
+
+def _starts(registry: Registry, model: Component, context: SearchContext) -> list[Start] | None:
+    """``model.starts(context)`` as a list, or None (and the model marked broken) when the
+    call raises or returns something else than :class:`Start` records."""
+    starts = registry.call(model, "starts", context, default=_RAISED)
+    if starts is _RAISED:
+        return None
+    if isinstance(starts, Start) or not isinstance(starts, Iterable):
+        starts = [starts]
+    starts = list(starts)
+    bad = [s for s in starts if not isinstance(s, Start)]
+    if bad:
+        registry.mark_broken(
+            model, f"starts() returned {type(bad[0]).__name__} objects, not Start records"
+        )
+        return None
+    return starts
 
 
 def _feature_options(
