@@ -241,6 +241,65 @@ def plugins_new(
     )
 
 
+@plugins_app.command("check")
+def plugins_check(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="An installed plugin (as `segframe plugins` names it), a component, or an "
+            "importable plugin module. Every installed plugin when left out."
+        ),
+    ] = None,
+    draws: Annotated[
+        int, typer.Option(min=1, help="Parameter sets drawn from each component's space.")
+    ] = 3,
+) -> None:
+    """Check plugins as a search would use them: each component is built with parameters
+    from its space and its starts, fitted on a small simulated shop, and what it returns is
+    checked against the component contract. Exit code 1 lists every broken rule."""
+    from rich.text import Text
+
+    from segframe.checks import check_component, check_plugin
+    from segframe.registry import Registry
+
+    try:
+        registry = Registry.load()
+        if name is None:
+            targets = [("plugin", n) for n in sorted(registry.plugins)]
+        elif name in registry.plugins:
+            targets = [("plugin", name)]
+        else:
+            found = [i for i in registry.infos() if i.component.name == name]
+            targets = [("component", i) for i in found] or [("plugin", name)]
+        problems = 0
+        for what, target in targets:
+            if what == "plugin":
+                report = check_plugin(target, draws=draws, raise_on_problems=False)
+            else:
+                report = check_component(target, draws=draws, raise_on_problems=False)
+            problems += len(report.problems)
+            verdict = (
+                "no problems"
+                if report.ok
+                else f"{len(report.problems)} problem{'s' * (len(report.problems) > 1)}"
+            )
+            count = len(report.checked)
+            console.print(
+                Text.assemble(
+                    ("✓ " if report.ok else "✗ ", "green" if report.ok else "bold red"),
+                    f"{report.target}: {count} component{'s' * (count != 1)} checked, {verdict}",
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+            for line in report.lines():
+                console.print(Text(f"    {line}"), highlight=False, soft_wrap=True)
+    except SegframeError as exc:
+        _fail(exc)
+    if problems:
+        raise typer.Exit(1)
+
+
 def _leaderboard_table(frame, title: str, top: int) -> Table:
     """Any leaderboard frame (classification or segmentation) as a table; errors join state."""
     columns = [c for c in frame.columns if c != "error"]

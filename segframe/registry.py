@@ -65,7 +65,7 @@ class PluginInfo:
     def describe(self) -> str:
         """``'name' (distribution version)``, for messages."""
         origin = f"{self.distribution} {self.version}".strip()
-        return f"{self.name!r} ({origin})"
+        return f"{self.name!r} {origin}" if origin.startswith("(") else f"{self.name!r} ({origin})"
 
 
 @dataclass(frozen=True)

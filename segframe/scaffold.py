@@ -2,7 +2,8 @@
 
 The package has a ``pyproject.toml`` registering the plugin under the ``segframe``
 entry-point group, a plugin module with one example model component that declares the
-contract it targets, and a test that finds the component and wins a tiny search with it.
+contract it targets, and a test that finds the component, checks it with
+:func:`segframe.checks.check_plugin` and wins a tiny search with it.
 """
 
 from __future__ import annotations
@@ -99,21 +100,27 @@ def segframe_components() -> list[Component]:
 ''')
 
 TEST = Template('''\
-"""The plugin is found through its entry point and competes in a tiny search."""
+"""The plugin is found through its entry point, keeps the component contract and competes
+in a tiny search."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import segframe
+from segframe.checks import check_plugin
 from segframe.data import load_customers
 from segframe.demo import make_demo
 from segframe.registry import Registry
 
 
-def test_the_component_is_discovered_through_the_entry_point() -> None:
+def test_the_plugin_is_discovered_and_keeps_the_component_contract() -> None:
     info = Registry.load().info("model", "$component")
     assert info.plugin.distribution == "$dist"
+    # Builds each component with parameters drawn from its space (and its starts), fits it
+    # on a small simulated shop and checks what comes out; fails listing every broken
+    # rule, each with the component's name. `segframe plugins check $entry` does the same.
+    check_plugin("$entry")
 
 
 def test_the_component_runs_in_a_search(tmp_path: Path) -> None:

@@ -272,7 +272,7 @@ def test_a_component_breaking_a_field_rule_is_broken_and_its_siblings_work(field
     assert registry.plugins["mixed_plugin"].error is None
     assert [c.name for c in registry.components("model")] == ["good"]
     problem = bad.describe_problem()
-    assert problem.startswith("model 'bad' of plugin 'mixed_plugin' ((registered in code)) is ")
+    assert problem.startswith("model 'bad' of plugin 'mixed_plugin' (registered in code) is ")
     with pytest.raises(PluginError, match=r"The model component 'bad' \(plugin 'mixed_plugin'"):
         registry.get("model", "bad")
 
