@@ -8,6 +8,7 @@ goes from raw customer data to a segment and can segment new raw data.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from segframe.errors import DataError
+from segframe.errors import DataError, listing, shorten
 
 EVENTS = "events"
 EVENT_FIELDS = ("timestamp", "event", "amount", "item")
@@ -23,6 +24,18 @@ EVENT_FIELDS = ("timestamp", "event", "amount", "item")
 EVENT_ALIASES = {"event": ("event_type", "type"), "item": ("category", "item_category")}
 ID_CANDIDATES = ("customer_id", "customerid", "id", "customer")
 _TRUE_LIKE = {"1", "true", "yes", "y", "churn", "positive"}
+#: A text column whose filled values are numbers at least this often is read as numbers;
+#: the rest (``abc``, ``#VALUE!``) become missing, with a note naming the column. Below
+#: it the column stays categorical. 0.8 rather than 0.9: a column with about 10 % junk
+#: must not flip to categorical by chance (a categorical column read as numbers loses
+#: only its rare non-numeric levels, and the note says so).
+NUMERIC_SHARE = 0.8
+#: A numeric target with more distinct values than this (integers), or this many
+#: non-integer ones, is a measurement, not a class label.
+MAX_INTEGER_CLASSES = 30
+MAX_FRACTIONAL_CLASSES = 10
+#: Notes of one kind (one per column) shown before they are summed up.
+NOTE_LIMIT = 5
 
 
 @dataclass
@@ -41,12 +54,15 @@ class CustomerData:
 
 
 def read_table(
-    source: str | Path | pd.DataFrame, what: str, id_column: str | None = None
+    source: str | Path | pd.DataFrame,
+    what: str,
+    id_column: str | None = None,
+    text_columns: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file; every failure becomes a :class:`DataError` naming the file.
 
-    Id-like CSV columns (``id_column`` or one of :data:`ID_CANDIDATES`) are read as text,
-    so an id such as ``00042`` keeps its leading zeros.
+    Id-like CSV columns (``id_column`` or one of :data:`ID_CANDIDATES`) and
+    ``text_columns`` are read as text, so an id such as ``00042`` keeps its leading zeros.
     """
     if isinstance(source, pd.DataFrame):
         return source.copy()
@@ -69,10 +85,10 @@ def read_table(
             if sep == "," and len(header) == 1 and ";" in str(header[0]):
                 raise DataError(
                     f"The {what} file {str(path)!r} looks semicolon-separated (its header is "
-                    f"{str(header[0])[:60]!r}…). Save it comma-separated, or as Parquet."
+                    f"{shorten(header[0], 60)!r}). Save it comma-separated, or as Parquet."
                 )
             wanted = {*ID_CANDIDATES, *([id_column.lower()] if id_column else [])}
-            text = {c for c in header if str(c).lower() in wanted}
+            text = {c for c in header if str(c).lower() in wanted or c in text_columns}
             frame = pd.read_csv(
                 path, sep=sep, encoding="utf-8", low_memory=False, dtype=dict.fromkeys(text, str)
             )
@@ -87,7 +103,8 @@ def read_table(
         kind = "Parquet" if ".parquet" in suffixes or ".pq" in suffixes else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"The {what} file {str(path)!r} cannot be read as {kind} ({first}). Check that it "
+            f"The {what} file {str(path)!r} cannot be read as {kind} ({shorten(first, 200)}). "
+            "Check that it "
             "is a comma-separated file with a header row, or a Parquet file."
         ) from None
     if frame.empty:
@@ -107,8 +124,8 @@ def _resolve_id(frame: pd.DataFrame, id_column: str | None, what: str) -> str | 
     if id_column is not None:
         if id_column not in frame.columns:
             raise DataError(
-                f"The id column {id_column!r} is not in the {what} (columns: "
-                f"{', '.join(map(str, frame.columns[:20]))}). Pass the right name with --id."
+                f"The id column {shorten(id_column, 60)!r} is not in the {what} (columns: "
+                f"{listing(frame.columns, 10)}). Pass the right name with --id."
             )
         return id_column
     for candidate in ID_CANDIDATES:
@@ -118,24 +135,61 @@ def _resolve_id(frame: pd.DataFrame, id_column: str | None, what: str) -> str | 
     return None
 
 
-def _coerce_numeric_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn text columns that are numbers with a few blanks (e.g. ``" "``) into numbers."""
+def _coerce_numeric_text(
+    frame: pd.DataFrame, text_columns: Collection[str] = ()
+) -> tuple[pd.DataFrame, list[str]]:
+    """Read text columns that are mostly numbers as numbers; ±inf counts as missing.
+
+    Blanks (``" "``) become missing silently; other values that are not numbers
+    (``abc``, ``#VALUE!``) become missing with a note, when at least :data:`NUMERIC_SHARE`
+    of the filled values are numbers (else the column stays categorical). Infinite
+    values (``inf``, a division by zero in a spreadsheet) fail every model, so they are
+    read as missing too, with a note naming the columns. ``text_columns`` stay as they
+    are (a winner trained on them as categories). Returns the frame and the notes.
+    """
+    junk: list[str] = []
+    infinite: list[tuple[str, int]] = []
     for column in frame.columns:
         values = frame[column]
+        if column in text_columns:
+            continue
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
             stripped = values.astype("string").str.strip()
             given = stripped.notna() & (stripped != "")
             numbers = pd.to_numeric(stripped.where(given), errors="coerce")
-            if given.sum() and numbers[given].notna().mean() >= 0.99 and numbers.notna().any():
+            parsed = numbers[given].notna()
+            if given.sum() and parsed.mean() >= NUMERIC_SHARE:
                 frame[column] = numbers.astype(float)
-    return frame
+                if not parsed.all():
+                    bad = stripped[given][~parsed]
+                    examples = listing(bad.unique(), 3, quote=True, width=20)
+                    junk.append(
+                        f"Column {shorten(column)!r} is numeric, but {len(bad)} of its "
+                        f"{int(given.sum())} values are not numbers (e.g. {examples}); they were "
+                        "read as missing."
+                    )
+        if pd.api.types.is_float_dtype(frame[column].dtype):
+            inf = np.isinf(frame[column].to_numpy(dtype=float, na_value=np.nan))
+            if inf.any():
+                frame[column] = frame[column].mask(inf)
+                infinite.append((column, int(inf.sum())))
+    notes = junk[:NOTE_LIMIT]
+    if len(junk) > NOTE_LIMIT:
+        notes.append(
+            f"{len(junk) - NOTE_LIMIT} more numeric columns held values that are not "
+            "numbers; they were read as missing too."
+        )
+    if infinite:
+        listed = listing((f"{shorten(c)!r} ({n})" for c, n in infinite), NOTE_LIMIT)
+        notes.append(f"Infinite values (inf, -inf) were read as missing in {listed}.")
+    return frame, notes
 
 
 def _prepare_target(frame: pd.DataFrame, target: str) -> pd.Series:
     if target not in frame.columns:
         raise DataError(
-            f"The target column {target!r} is not in the customer table (columns: "
-            f"{', '.join(map(str, frame.columns[:20]))}). Pass the right name with --target."
+            f"The target column {shorten(target, 60)!r} is not in the customer table (columns: "
+            f"{listing(frame.columns, 10)}). Pass the right name with --target."
         )
     y = frame[target]
     missing = int(y.isna().sum())
@@ -147,10 +201,34 @@ def _prepare_target(frame: pd.DataFrame, target: str) -> pd.Series:
     if y.nunique() < 2:
         only = y.iloc[0]
         raise DataError(
-            f"The target column {target!r} has only one class ({only!r}) in {len(y)} rows. A "
-            "segment model needs at least two classes; check the file or the target name."
+            f"The target column {target!r} has only one class ({shorten(only)!r}) in {len(y)} "
+            "rows. A segment model needs at least two classes; check the file or the target name."
         )
+    _refuse_continuous(y, target)
     return y
+
+
+def _refuse_continuous(y: pd.Series, target: str) -> None:
+    """A measurement (spend, age) given as the target: say so instead of listing its values."""
+    distinct = y.nunique()
+    if pd.api.types.is_bool_dtype(y.dtype) or not pd.api.types.is_numeric_dtype(y.dtype):
+        if distinct > MAX_INTEGER_CLASSES and distinct > len(y) / 2:
+            raise DataError(
+                f"The target column {target!r} looks like an identifier or free text: {distinct} "
+                f"distinct values in {len(y)} rows (e.g. {listing(y.unique(), 3, quote=True)}); "
+                "segframe needs class labels shared by many customers. Pick the label column "
+                "with --target."
+            )
+        return
+    values = y.to_numpy(dtype=float)
+    fractional = not np.all(np.mod(values, 1) == 0)
+    if distinct > (MAX_FRACTIONAL_CLASSES if fractional else MAX_INTEGER_CLASSES):
+        low, high = np.min(values), np.max(values)
+        raise DataError(
+            f"The target column {target!r} looks continuous: {distinct} distinct numeric values "
+            f"from {low:g} to {high:g}; segframe needs class labels. Bin it into a few classes "
+            "(e.g. low/high spend) or pick the label column with --target."
+        )
 
 
 def _is_nested(column: pd.Series) -> bool:
@@ -173,8 +251,8 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
     ev_id = _find_column(events, id_column, ID_CANDIDATES)
     if ev_id is None:
         raise DataError(
-            f"The event log has no customer id column {id_column!r} (columns: "
-            f"{', '.join(map(str, events.columns))}). Rename it to match the customer table."
+            f"The event log has no customer id column {shorten(id_column, 60)!r} (columns: "
+            f"{listing(events.columns, 10)}). Rename it to match the customer table."
         )
     columns = {"id": ev_id}
     for name in EVENT_FIELDS:
@@ -183,7 +261,7 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
         if columns[required] is None:
             raise DataError(
                 f"The event log has no {required!r} column (columns: "
-                f"{', '.join(map(str, events.columns))}). It needs customer id, 'timestamp' and "
+                f"{listing(events.columns, 10)}). It needs customer id, 'timestamp' and "
                 "'event', optionally 'amount' and 'item'."
             )
     out = pd.DataFrame({"id": events[ev_id].astype(str)})
@@ -191,7 +269,7 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
     stamps = pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
     bad = stamps.isna() & raw_ts.notna()
     if bad.any() or stamps.isna().all():
-        examples = ", ".join(repr(v) for v in raw_ts[bad | stamps.isna()].head(3))
+        examples = listing(raw_ts[bad | stamps.isna()].head(3), quote=True, width=30)
         raise DataError(
             f"The event log's {columns['timestamp']!r} column has {int(bad.sum() or len(bad))} "
             f"values that are not dates or times (e.g. {examples}). Use ISO dates such as "
@@ -207,7 +285,7 @@ def load_events(source: str | Path | pd.DataFrame, id_column: str) -> pd.DataFra
         amount = pd.to_numeric(raw_amount, errors="coerce")
         bad = amount.isna() & raw_amount.notna()
         if bad.any():
-            examples = ", ".join(repr(v) for v in raw_amount[bad].head(3))
+            examples = listing(raw_amount[bad].head(3), quote=True, width=30)
             raise DataError(
                 f"The event log's {columns['amount']!r} column has {int(bad.sum())} non-numeric "
                 f"values (e.g. {examples}). Amounts must be numbers; leave them empty when unknown."
@@ -268,9 +346,13 @@ def load_customers(
     target: str | None = None,
     id_column: str | None = None,
     events: str | Path | pd.DataFrame | None = None,
+    text_columns: Collection[str] = (),
 ) -> CustomerData:
-    """Load the customer table (and event log) into a :class:`CustomerData`."""
-    table = read_table(data, "customer table", id_column)
+    """Load the customer table (and event log) into a :class:`CustomerData`.
+
+    ``text_columns`` are kept as text (see :func:`_coerce_numeric_text`).
+    """
+    table = read_table(data, "customer table", id_column, text_columns)
     table.columns = [str(c) for c in table.columns]
     id_col = _resolve_id(table, id_column, "customer table")
     if id_col is None and events is not None:
@@ -291,16 +373,15 @@ def load_customers(
         if len(dupes):
             raise DataError(
                 f"The id column {id_col!r} has {len(dupes)} duplicate ids (e.g. "
-                f"{', '.join(map(repr, dupes.unique()[:3]))}). Each customer must appear once."
+                f"{listing(dupes.unique(), 3, quote=True)}). Each customer must appear once."
             )
         index = pd.Index(ids, name=id_col)
     else:
         id_col = "row"
         index = pd.RangeIndex(len(table), name=id_col).astype(str)
     drop = [c for c in (id_col, target) if c in table.columns]
-    frame = _coerce_numeric_text(table.drop(columns=drop))
+    frame, notes = _coerce_numeric_text(table.drop(columns=drop), text_columns)
     frame.index = index
-    notes: list[str] = []
     if EVENTS in frame.columns and (events is not None or not _is_nested(frame[EVENTS])):
         raise DataError(
             f"The customer table has a column named {EVENTS!r}; that name is reserved for the "

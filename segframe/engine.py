@@ -35,7 +35,7 @@ from segframe.components import SearchContext
 from segframe.data import CustomerData, load_customers, positive_label
 from segframe.device import resolve_device
 from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
-from segframe.errors import DataError, SegframeError
+from segframe.errors import DataError, SegframeError, listing
 from segframe.guard import GuardedEvaluator, TrialError
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import objective_key, score
@@ -160,7 +160,7 @@ def _check_class_sizes(y: pd.Series, folds: int, holdout: float) -> None:
     needed = math.ceil(folds / (1 - holdout)) + 1
     small = counts[counts < needed]
     if len(small):
-        listed = ", ".join(f"{label!r}: {n}" for label, n in small.items())
+        listed = listing((f"{label!r}: {n}" for label, n in small.items()), width=60)
         raise DataError(
             f"The target {y.name!r} has too few customers in some classes ({listed}); with "
             f"{folds}-fold cross-validation and a {holdout:.0%} holdout each class needs at "
