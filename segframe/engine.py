@@ -52,11 +52,13 @@ from segframe.report import holdout_summary
 from segframe.space import PipelineSpace
 from segframe.storage import (
     DEFAULT_STORAGE,
+    STORAGE_FAULTS,
     load_predictions,
     optuna_storage,
     redact,
     save_predictions,
     save_winner,
+    storage_failure,
 )
 
 Objective = Literal["both", "f1", "auc"]
@@ -492,6 +494,8 @@ def _work(
     lock = workers.StudyLock(payload["storage"], study.study_name)
     try:
         _run_trials(study, space, evaluate, payload, on_trial, lock)
+    except STORAGE_FAULTS as exc:  # disk full, read-only file, lost server: one paragraph
+        raise storage_failure(payload["storage"], exc) from exc
     finally:
         evaluate.close()
         lock.close()
@@ -653,6 +657,8 @@ def _run_trial(
     except (KeyboardInterrupt, SystemExit):
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)
+        raise
+    except STORAGE_FAULTS:  # the database failed: recording it there would fail again
         raise
     except Exception as exc:  # a failing candidate is recorded, the search goes on
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"

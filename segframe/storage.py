@@ -43,6 +43,9 @@ HEARTBEAT_SECONDS = 5
 HEARTBEAT_GRACE_SECONDS = 30
 MAX_RETRIES = 2
 SCHEMA_ATTEMPTS = 3
+#: Faults of the study database itself (disk full, a read-only file, a lost server), as
+#: SQLAlchemy and Optuna raise them; a search ends on them with :func:`storage_failure`.
+STORAGE_FAULTS = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
 
 _metadata = sa.MetaData()
 pipelines_table = sa.Table(
@@ -129,6 +132,24 @@ def _storage_error(url: str, exc: BaseException) -> StorageError:
         _scrub(
             f"Cannot open the study database {redact(url)} ({type(exc).__name__}: {first}). "
             f"Check the --storage URL, that the server is reachable and the folder writable.{hint}",
+            url,
+        )
+    )
+
+
+def storage_failure(url: str, exc: BaseException) -> StorageError:
+    """A fault of the study database during a run (disk full, a read-only file, a lost
+    connection) as one paragraph, the password hidden. Optuna wraps SQLAlchemy's error in
+    StorageInternalError, so the cause is named when there is one."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, SQLAlchemyError) else exc
+    text = str(cause).strip()
+    first = text.splitlines()[0][:300] if text else type(cause).__name__
+    return StorageError(
+        _scrub(
+            f"The study database {redact(url)} failed during the run ({type(cause).__name__}: "
+            f"{first}). Trials that finished before the failure and any winner stored earlier "
+            "are kept. Free disk space or fix the database's permissions or connection, then "
+            "run the same command again to continue the study.",
             url,
         )
     )
