@@ -8,8 +8,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from segframe.errors import SegframeError, StorageError
+from segframe.errors import SegframeError, StorageError, shorten
 from segframe.storage import DEFAULT_STORAGE, optuna_storage, redact
+from segframe.workers import RETRIED
 
 
 def _pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -34,8 +35,10 @@ def pick_winner(trials: Sequence[FrozenTrial], objective: str) -> FrozenTrial:
     """
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
     if not complete:
-        errors = sorted({t.user_attrs.get("error", "") for t in trials} - {""})
-        detail = "; ".join(errors[:3]) or "no trial finished"
+        errors = sorted(set(trial_errors(trials).values()))
+        detail = "; ".join(shorten(e, 300) for e in errors[:3]) or "no trial finished"
+        if len(errors) > 3:
+            detail += f"; and {len(errors) - 3} other errors"
         raise SegframeError(
             f"No candidate pipeline completed, so there is no winner to store ({detail}). "
             "Raise the budget (--trials/--timeout) or check the errors with `segframe leaderboard`."
@@ -66,10 +69,29 @@ def load_study(study: str, storage: str = DEFAULT_STORAGE) -> optuna.Study:
         ) from None
 
 
+def trial_errors(trials: Sequence[FrozenTrial]) -> dict[int, str]:
+    """Each failed or stopped trial's error; a retried one names the trial that retried it."""
+    retries = {
+        t.system_attrs["retry_history"][-1]: t.number
+        for t in trials
+        if t.system_attrs.get("retry_history")
+    }
+    errors = {}
+    for t in trials:
+        error = t.user_attrs.get("error")
+        if t.state == TrialState.COMPLETE or not isinstance(error, str):
+            continue  # a worker thought dead that finished after all: its result stands
+        if error.endswith(RETRIED) and t.number in retries:
+            error = f"{error.removesuffix(RETRIED)}retried as trial {retries[t.number]}"
+        errors[t.number] = error
+    return errors
+
+
 def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
     """One row per trial, best first: pipeline, CV F1 (at the trial's F1 threshold, binary
     targets) and AUC, that threshold, seconds, state and error."""
     trials = load_study(study, storage).get_trials(deepcopy=False)
+    errors = trial_errors(trials)
     rows = [
         {
             "trial": t.number,
@@ -79,7 +101,7 @@ def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
             "threshold": t.user_attrs.get("threshold") if t.state == TrialState.COMPLETE else None,
             "seconds": t.user_attrs.get("seconds"),
             "state": t.state.name,
-            "error": t.user_attrs.get("error"),
+            "error": errors.get(t.number),
         }
         for t in trials
     ]

@@ -11,14 +11,17 @@ import fcntl
 import hashlib
 import multiprocessing
 import pickle
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages._heartbeat import get_heartbeat_thread  # what study.optimize uses
+from optuna.storages._heartbeat import (  # what study.optimize uses
+    get_heartbeat_thread,
+    is_heartbeat_enabled,
+)
 
+from segframe import storage as storage_module
 from segframe.errors import SegframeError
 from segframe.registry import Registry, default_registry
 from segframe.storage import engine_for
@@ -78,11 +81,43 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractCo
     return get_heartbeat_thread(trial._trial_id, study._storage)
 
 
+#: The end of a failed trial's error when a retry was queued; the leaderboard names the
+#: retry's number (known only once it exists, when the failed trial can no longer change).
+RETRIED = "retried as a new trial"
+
+
+def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> None:
+    """Fail a running trial with ``reason`` as its error, then queue its retry.
+
+    The error is written while the trial still runs (a finished trial's attributes are
+    frozen); the state change decides between workers racing to fail the same trial, and
+    only the winner queues the retry.
+    """
+    storage = study._storage
+    before = storage.get_trial(trial_id)  # the retry copies attrs: take them clean
+    history = before.system_attrs.get("retry_history", [])
+    retry = storage.get_heartbeat_stale_trial_callback()
+    retried = retry is not None and len(history) < storage_module.MAX_RETRIES
+    why = RETRIED if retried else f"not retried (tried {len(history) + 1} times)"
+    try:
+        storage.set_trial_user_attr(trial_id, "error", f"{reason}; {why}")
+        if not storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+            return
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # it finished (or another worker failed it) meanwhile
+    if retry is not None:
+        retry(study, before)
+
+
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark trials of dead workers failed; the storage's callback enqueues their retry."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    """Fail the trials of dead workers (no heartbeat for the grace period) with that reason
+    as their error; the storage's callback queues their retry."""
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return
+    reason = f"worker died (no heartbeat for {storage_module.HEARTBEAT_GRACE_SECONDS} s)"
+    for trial_id in storage._get_stale_trial_ids(study._study_id):  # as Optuna's own does
+        _fail_and_retry(study, trial_id, reason)
 
 
 def registry_recipe(registry: Registry) -> tuple[bool, list[Any]] | None:
@@ -151,14 +186,5 @@ def run_workers(
 
 def fail_running_trials(study: optuna.Study) -> None:
     """``--resume``: the last run is known dead, so its running trials fail and retry now."""
-    storage = study._storage
-    retry = storage.get_heartbeat_stale_trial_callback()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        before = storage.get_trial(trial._trial_id)  # the retry copies attrs: take them clean
-        try:
-            storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: its run stopped")
-            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # it finished (or another worker failed it) meanwhile
-        if retry is not None:
-            retry(study, before)
+        _fail_and_retry(study, trial._trial_id, "interrupted: its run stopped")
