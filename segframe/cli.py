@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from segframe.device import gpu_present
-from segframe.errors import SegframeError
-from segframe.storage import DEFAULT_STORAGE, redact
+from segframe.errors import SegframeError, shorten
+from segframe.storage import DEFAULT_STORAGE, STORAGE_FAULTS, redact, storage_failure
 
 app = typer.Typer(
     help="AutoML for customer segmentation.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -22,6 +26,14 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 _state = {"debug": False}
+#: An error longer than this is cut (``--debug`` shows it whole): a paragraph, not a page.
+MAX_ERROR_CHARS = 800
+#: Output suffixes ``predict --out`` writes.
+OUT_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+#: engine._sampler seeds TPE with ``seed * 100_003 + trial``, which must stay below 2**32.
+MAX_SEED = 40_000
+#: A trial's time limit is a pipe poll in milliseconds, which overflows near 24 days.
+MAX_TRIAL_SECONDS = 7 * 24 * 3600
 
 
 class ObjectiveChoice(StrEnum):
@@ -47,21 +59,97 @@ DemoOption = Annotated[bool, typer.Option(help="Use the built-in simulated shop.
 @app.callback()
 def main(debug: Annotated[bool, typer.Option(help="Show full tracebacks on errors.")] = False):
     _state["debug"] = debug
+    if not debug:
+        threading.excepthook = _quiet_storage_faults
 
 
-def _fail(exc: BaseException) -> None:
+def _quiet_storage_faults(args: threading.ExceptHookArgs) -> None:
+    """A trial's heartbeat thread hits a failing database too; the main thread reports it
+    as one paragraph, so the thread's traceback is left out."""
+    if not isinstance(args.exc_value, STORAGE_FAULTS):
+        threading.__excepthook__(args)
+
+
+def _say(label: str, message: str, style: str = "bold red") -> None:
+    """``label`` styled, then ``message`` literally: text from data, files and plugins may
+    hold ``[/b]`` or ``[red]``, which rich markup would choke on or silently delete."""
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… (cut; `segframe --debug ...` shows it whole)"
+    errors.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)
+
+
+def _fail(exc: BaseException, storage: str | None = None) -> None:
+    """Print ``exc`` as one paragraph and exit: 2 for the user's mistakes and for faults of
+    the study database (``storage``, named with its password hidden), 1 for our bugs."""
     if _state["debug"]:
         raise exc
+    if isinstance(exc, STORAGE_FAULTS):
+        exc = storage_failure(storage or DEFAULT_STORAGE, exc)
     if isinstance(exc, SegframeError):
-        errors.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        _say("Error:", str(exc))
         raise typer.Exit(2)
-    errors.print(
-        f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}\nRe-run with "
-        "`segframe --debug ...` for the traceback, and please report it.",
-        highlight=False,
-        soft_wrap=True,
+    text = f"{type(exc).__name__}: {exc}"
+    if storage:
+        text = text.replace(storage, redact(storage))
+    _say(
+        "Unexpected error:",
+        f"{text}\nRe-run with `segframe --debug ...` for the traceback, and please report it.",
     )
     raise typer.Exit(1)
+
+
+def _note(note: str, out: Console | None = None) -> None:
+    (out or console).print(Text.assemble(("Note:", "yellow"), " ", note), highlight=False)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        _fail(SegframeError(message))
+
+
+def _check_budget(trials: int | None, timeout: float | None, seed: int) -> None:
+    """The options a search and a segmentation share, checked before anything is read,
+    created or stored (a study left behind by a run that could not search is clutter)."""
+    _check(
+        trials is not None or timeout is not None,
+        "Give a budget: a number of trials, a timeout in seconds, or both.",
+    )
+    _check(trials is None or trials >= 1, f"--trials must be at least 1, not {trials}.")
+    _check(
+        timeout is None or (math.isfinite(timeout) and timeout > 0),
+        f"--timeout must be a positive number of seconds, not {timeout}.",
+    )
+    _check(
+        0 <= seed <= MAX_SEED, f"--seed must be a whole number from 0 to {MAX_SEED}, not {seed}."
+    )
+
+
+def _check_search_options(
+    cv: int, n_jobs: int, trial_timeout: float, trial_memory_mb: int | None, device: str
+) -> None:
+    _check(2 <= cv <= 20, f"Use 2 to 20 cross-validation folds (--cv), not {cv}.")
+    most_jobs = max(32, 4 * (os.cpu_count() or 1))
+    _check(
+        1 <= n_jobs <= most_jobs,
+        f"--n-jobs must be at least 1 and at most {most_jobs} (local worker processes), "
+        f"not {n_jobs}; more workers can run on other machines sharing --storage.",
+    )
+    _check(
+        math.isfinite(trial_timeout) and 0 < trial_timeout <= MAX_TRIAL_SECONDS,
+        f"--trial-timeout must be above 0 and at most {MAX_TRIAL_SECONDS} seconds (a week), "
+        f"not {trial_timeout}.",
+    )
+    _check(
+        trial_memory_mb is None or 64 <= trial_memory_mb <= 2**30,
+        f"--trial-memory-mb must be at least 64 (a pipeline needs room) and at most {2**30}, "
+        f"not {trial_memory_mb}.",
+    )
+    try:
+        from segframe.device import resolve_device
+
+        resolve_device(device)
+    except SegframeError as exc:
+        _fail(exc)
 
 
 def _fmt(value: float | None) -> str:
@@ -300,18 +388,47 @@ def plugins_check(
         raise typer.Exit(1)
 
 
+#: Characters of a trial's error shown in a leaderboard table (``--errors`` shows all).
+ERROR_CELL_CHARS = 60
+
+
+def _error_of(row: dict) -> str | None:
+    """A row's error text; None for none (pandas turns a missing error into NaN)."""
+    error = row.get("error")
+    return error if isinstance(error, str) and error else None
+
+
 def _leaderboard_table(frame, title: str, top: int) -> Table:
-    """Any leaderboard frame (classification or segmentation) as a table; errors join state."""
+    """Any leaderboard frame (classification or segmentation) as a table; errors join state.
+
+    Every cell is literal text: pipelines, errors and the study name come from plugins,
+    data and the user."""
     columns = [c for c in frame.columns if c != "error"]
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in columns:
         numeric = column not in {"trial", "pipeline", "state"}
         table.add_column(column, justify="right" if numeric else "left")
     for row in frame.head(top).to_dict("records"):
-        if row.get("error"):
-            row["state"] = f"{row['state']}: {str(row['error'])[:60]}"
-        table.add_row(*(v if isinstance(v, str) else _fmt(v) for v in map(row.get, columns)))
+        error = _error_of(row)
+        if error is not None:
+            row["state"] = f"{row['state']}: {shorten(error, ERROR_CELL_CHARS)}"
+        table.add_row(*(Text(v if isinstance(v, str) else _fmt(v)) for v in map(row.get, columns)))
     return table
+
+
+def _print_board(frame, title: str, top: int, full_errors: bool, hint: str) -> None:
+    """The table; then every shown trial's whole error (``full_errors``), or how to see them."""
+    console.print(_leaderboard_table(frame, title, top))
+    failed = [(r["trial"], e) for r in frame.head(top).to_dict("records") if (e := _error_of(r))]
+    if full_errors:
+        for trial, error in failed:
+            console.print(
+                Text.assemble((f"Trial {trial}:", "red"), " ", error),
+                highlight=False,
+                soft_wrap=True,
+            )
+    elif any(len(e) > ERROR_CELL_CHARS for _, e in failed):
+        console.print(Text(f"Errors are shortened; {hint} shows them whole."), highlight=False)
 
 
 @app.command()
@@ -357,7 +474,10 @@ def search(
 
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
+    _check_budget(trials, timeout, seed)
+    _check_search_options(cv, n_jobs, trial_timeout, trial_memory_mb, device)
     model_names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    _check(models is None or bool(model_names), f"--models names no model: {models!r}.")
     progress = Progress(
         TextColumn("[bold]search"),
         BarColumn(),
@@ -402,11 +522,12 @@ def search(
                 ensemble=ensemble,
             )
         board = result.leaderboard()
-    except SegframeError as exc:
-        _fail(exc)
+    except (SegframeError, *STORAGE_FAULTS) as exc:
+        _fail(exc, storage)
     for note in result.notes:
-        console.print(f"[yellow]Note:[/] {note}")
-    console.print(_leaderboard_table(board, f"Leaderboard of study {result.study_name!r}", 10))
+        _note(note)
+    hint = f"`segframe leaderboard --study {result.study_name!r} --errors`"
+    _print_board(board, f"Leaderboard of study {result.study_name!r}", 10, False, hint)
     console.print(
         f"Winner: trial {result.best_trial}, {result.best_spec.describe()}\n"
         f"  cross-validated F1 {_fmt(result.cv_scores['f1'])}  "
@@ -431,22 +552,27 @@ def leaderboard(
     storage: StorageOption = DEFAULT_STORAGE,
     as_json: JsonOption = False,
     top: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    full_errors: Annotated[
+        bool, typer.Option("--errors", "--full", help="Show failed trials' whole errors.")
+    ] = False,
 ) -> None:
     """Show a study's trials, best first."""
     from segframe.leaderboard import leaderboard as read_leaderboard
     from segframe.leaderboard import load_study
     from segframe.segmentation import segment_leaderboard
 
+    _check(top >= 1, f"--top must be at least 1, not {top}.")
     try:
         meta = load_study(study, storage).user_attrs.get("segframe", {})
         reader = segment_leaderboard if meta.get("task") == "segmentation" else read_leaderboard
         board = reader(study, storage)
-    except SegframeError as exc:
-        _fail(exc)
+    except (SegframeError, *STORAGE_FAULTS) as exc:
+        _fail(exc, storage)
     if as_json:
         print(board.to_json(orient="records", indent=2))
     else:
-        console.print(_leaderboard_table(board, f"Leaderboard of study {study!r}", top))
+        hint = "--errors"
+        _print_board(board, f"Leaderboard of study {study!r}", top, full_errors, hint)
 
 
 @app.command()
@@ -455,29 +581,47 @@ def predict(
     data: Annotated[Path, typer.Option(help="Customer table to segment (CSV or Parquet).")],
     out: Annotated[Path, typer.Option(help="Where to write predictions (.csv or .parquet).")],
     events: Annotated[Path | None, typer.Option(help="Event log of these customers.")] = None,
+    id: Annotated[
+        str | None,
+        typer.Option("--id", help="Customer id column of --data (default: the training one)."),
+    ] = None,
     storage: StorageOption = DEFAULT_STORAGE,
 ) -> None:
     """Segment customers with a study's stored winner: one row per customer."""
-    from segframe.predict import predict_customers
+    from segframe.predict import predictions, prepare
 
+    kind = OUT_FORMATS.get(out.suffix.lower())
+    _check(
+        kind is not None,
+        f"Cannot write predictions as {out.suffix or 'a file without a suffix'!r} "
+        f"({str(out)!r}); name the --out file .csv or .parquet.",
+    )
     try:
-        table = predict_customers(study, data, events=events, storage=storage)
-        if out.suffix.lower() in {".parquet", ".pq"}:
+        prepared = prepare(study, data, events=events, storage=storage, id_column=id)
+        table = predictions(prepared.record, prepared.pipeline, prepared.frame)
+    except (SegframeError, *STORAGE_FAULTS) as exc:
+        _fail(exc, storage)
+    try:
+        if kind == "Parquet":
             table.to_parquet(out, index=False)
         else:
             table.to_csv(out, index=False)
-    except SegframeError as exc:
-        _fail(exc)
-    except OSError as exc:
-        _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {exc.strerror or exc}."))
+    except (OSError, ValueError, ImportError) as exc:
+        reason = getattr(exc, "strerror", None) or shorten(exc, 200)
+        _fail(SegframeError(f"Cannot write predictions to {str(out)!r}: {reason}."))
+    for note in prepared.notes:
+        _note(note)
     console.print(
         f"Wrote {len(table)} predictions to {out} (study {study!r}, {redact(storage)}).",
         highlight=False,
+        markup=False,
     )
 
 
 def _profile_table(profiles, title: str) -> Table:
-    table = Table(title=title, caption="medians per segment; recency and tenure in days")
+    """Segments and their medians; names and top events (from the data) printed literally."""
+    caption = "medians per segment; recency and tenure in days"
+    table = Table(title=Text(title), caption=caption)
     columns = ["#", "name", "customers", "share", "recency", "frequency", "monetary", "tenure"]
     for column in [*columns, "top events"]:
         table.add_column(column, justify="left" if column in {"name", "top events"} else "right")
@@ -485,11 +629,11 @@ def _profile_table(profiles, title: str) -> Table:
         measures = [row.get(f"{m}_median") for m in ("recency", "frequency", "monetary", "tenure")]
         table.add_row(
             str(segment),
-            str(row["name"]),
+            Text(str(row["name"])),
             str(row["size"]),
             f"{row['share']:.1%}",
             *("—" if v is None or v != v else f"{v:,.1f}" for v in measures),
-            str(row.get("top_events", "")),
+            Text(str(row.get("top_events", ""))),
         )
     return table
 
@@ -513,10 +657,23 @@ def segment(
 ) -> None:
     """Find customer segments without labels (K-Means search) and store the winner."""
     from segframe.profiles import parse_names, profiles_records
+    from segframe.segmentation import parse_k
     from segframe.segmentation import segment as run_segment
 
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE (usually with --events FILE), or --demo."))
+    _check_budget(trials, timeout, seed)
+    try:
+        _, high = parse_k(k)
+        mapping = parse_names(names) if names else None
+    except SegframeError as exc:
+        _fail(exc)
+    beyond = sorted(s for s in mapping or {} if s >= high)
+    _check(
+        not beyond,
+        f"--names renames segment {', '.join(map(str, beyond[:5]))}, but --k {k} makes at most "
+        f"{high} segments (0 to {high - 1}).",
+    )
     progress = Progress(
         TextColumn("[bold]segment"),
         BarColumn(),
@@ -534,7 +691,6 @@ def segment(
         )
 
     try:
-        mapping = parse_names(names) if names else None
         with progress:
             result = run_segment(
                 data,
@@ -550,8 +706,8 @@ def segment(
                 names=mapping,
                 on_trial=on_trial,
             )
-    except SegframeError as exc:
-        _fail(exc)
+    except (SegframeError, *STORAGE_FAULTS) as exc:
+        _fail(exc, storage)
     if as_json:
         payload = {
             "study": result.study_name,
@@ -564,7 +720,7 @@ def segment(
         print(json.dumps(payload, indent=2, default=str))
         return
     for note in result.notes:
-        console.print(f"[yellow]Note:[/] {note}")
+        _note(note)
     console.print(_profile_table(result.profiles, f"Segments of study {result.study_name!r}"))
     s = result.scores
     console.print(
@@ -574,6 +730,7 @@ def segment(
         f"Davies–Bouldin {_fmt(s['davies_bouldin'])}\n"
         f"Stored as study {result.study_name!r} in {result.storage}.",
         highlight=False,
+        markup=False,
     )
 
 
@@ -588,8 +745,9 @@ def report(
 
     try:
         path = write_report(study, out, storage)
-    except SegframeError as exc:
-        _fail(exc)
+    except (SegframeError, *STORAGE_FAULTS) as exc:
+        _fail(exc, storage)
     except OSError as exc:
-        _fail(SegframeError(f"Cannot write the report to {str(out)!r}: {exc.strerror}."))
-    console.print(f"Wrote the report of study {study!r} to {path}.", highlight=False)
+        reason = exc.strerror or shorten(exc, 200)
+        _fail(SegframeError(f"Cannot write the report to {str(out)!r}: {reason}."))
+    console.print(f"Wrote the report of study {study!r} to {path}.", highlight=False, markup=False)
