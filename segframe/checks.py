@@ -39,7 +39,7 @@ from segframe.components import (
 )
 from segframe.errors import PluginError
 from segframe.registry import (
-    AVAILABLE,
+    CONFLICTING,
     FORMS,
     UNAVAILABLE,
     ComponentInfo,
@@ -71,8 +71,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.component or "the plugin"
-        return f"{where} of plugin {self.plugin!r} breaks rule '{self.rule}': {self.message}"
+        where = f"{self.component} of plugin" if self.component else "plugin"
+        return f"{where} {self.plugin!r} breaks rule '{self.rule}': {self.message}"
 
 
 @dataclass(frozen=True)
@@ -666,9 +666,9 @@ def check_component(
     check = _ComponentCheck(component, plugin, draws)
     if info is not None and info.status == UNAVAILABLE:
         check.notes.append(f"{check.label}: not checked; {info.unavailable}")
-    elif info is not None and info.status != AVAILABLE:
-        check.problem(info.status, str(info.unavailable))
-    else:
+    elif info is not None and info.status == CONFLICTING:
+        check.problem(CONFLICTING, str(info.unavailable))
+    else:  # a component broken at registration: its fields, each reported on its own
         check.run()
     report = CheckReport(check.label, (check.label,), tuple(check.problems), tuple(check.notes))
     if raise_on_problems and report.problems:

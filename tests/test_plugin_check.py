@@ -275,6 +275,22 @@ def test_check_plugin_reports_what_keeps_a_plugin_from_loading(
     (problem,) = caught.value.report.problems
     assert (problem.plugin, problem.rule) == ("clash_plugin", rule)
     assert re.search(message, problem.message), problem.message
+    where = "model 'logreg' of plugin" if problem.component else "plugin"
+    assert str(problem).startswith(f"{where} 'clash_plugin' breaks rule '{rule}': ")
+
+
+def test_check_plugin_lists_each_bad_field_of_a_component_broken_at_registration() -> None:
+    class Typos:
+        @hookimpl
+        def segframe_components(self) -> list[Component]:
+            return [Component("model", "typos", Perceptron, "matirx", "predicton")]
+
+    report = check_plugin(Typos(), raise_on_problems=False)
+    assert [(p.component, p.rule) for p in report.problems] == [
+        ("model 'typos'", "fields"),
+        ("model 'typos'", "fields"),
+    ]
+    assert "did you mean 'prediction'?" in report.problems[1].message
 
 
 def test_cli_check_exits_1_listing_problems_and_0_when_clean(install_plugin) -> None:
