@@ -35,7 +35,7 @@ from segframe.components import SearchContext
 from segframe.data import CustomerData, load_customers, positive_label
 from segframe.device import resolve_device
 from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
-from segframe.errors import DataError, SegframeError, listing
+from segframe.errors import DataError, SegframeError, StorageError, listing
 from segframe.guard import GuardedEvaluator, TrialError
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import objective_key, score
@@ -658,7 +658,7 @@ def _run_trial(
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)
         raise
-    except STORAGE_FAULTS:  # the database failed: recording it there would fail again
+    except (*STORAGE_FAULTS, StorageError):  # the database failed: recording it would too
         raise
     except Exception as exc:  # a failing candidate is recorded, the search goes on
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
