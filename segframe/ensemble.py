@@ -82,6 +82,11 @@ class EnsemblePipeline(ClassifierMixin, BaseEstimator):
         return self
 
     @property
+    def positive(self) -> Any:
+        """The class binary F1 and ROC-AUC score, as for a single pipeline."""
+        return self.members[0].positive
+
+    @property
     def positive_index_(self) -> int:
         return self.members_[0].positive_index_
 
