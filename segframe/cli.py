@@ -30,8 +30,8 @@ _state = {"debug": False}
 MAX_ERROR_CHARS = 800
 #: Output suffixes ``predict --out`` writes.
 OUT_FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
-#: engine._sampler seeds TPE with ``seed * 100_003 + trial``, which must stay below 2**32.
-MAX_SEED = 40_000
+#: The split, folds and sampler take seeds below 2**32 (NumPy's limit).
+MAX_SEED = 2**32 - 1
 #: A trial's time limit is a pipe poll in milliseconds, which overflows near 24 days.
 MAX_TRIAL_SECONDS = 7 * 24 * 3600
 

@@ -192,7 +192,7 @@ def _sampler(seed: int, trial_number: int) -> optuna.samplers.BaseSampler:
     study (``--n-jobs``, several machines, the same ``--seed``) from drawing the same
     candidates in lockstep.
     """
-    return optuna.samplers.TPESampler(seed=seed * 100_003 + trial_number)
+    return optuna.samplers.TPESampler(seed=(seed * 100_003 + trial_number) % 2**32)
 
 
 def _open_study(

@@ -271,7 +271,7 @@ SEARCH_OPTIONS = {
     "tiny-memory": (["--trial-memory-mb=1"], "--trial-memory-mb must be at least 64"),
     "huge-memory": (["--trial-memory-mb=99999999999999"], "--trial-memory-mb must be"),
     "negative-seed": (["--seed=-1"], "--seed must be a whole number from 0"),
-    "huge-seed": (["--seed=50000"], "--seed must be a whole number from 0"),
+    "huge-seed": (["--seed=4294967296"], "--seed must be a whole number from 0"),
     "unknown-device": (["--device=tpu"], "--device must be one of auto, cpu, gpu"),
     "no-models": (["--models=,"], "--models names no model"),
 }
