@@ -15,7 +15,7 @@ import logging
 import math
 import time
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,7 +398,9 @@ def search(
     optuna_study = _open_study(name, storage, objective, seed, meta)
     if resume:
         workers.fail_running_trials(optuna_study)
+    _check_same_choices(optuna_study, space, storage)
     _enqueue_portfolio(optuna_study, storage, space, trials)
+    done_before = {t.number for t in optuna_study.get_trials(deepcopy=False) if t.state in FINISHED}
     guarded = trial_timeout is not None or trial_memory_mb is not None
     payload = {
         "storage": storage,
@@ -434,6 +436,8 @@ def search(
         progress = None if on_trial is None else _progress(optuna_study, trials, on_trial)
         worker_notes = workers.run_workers(n_jobs, payload, progress)
     time_left = None if timeout is None else max(timeout - (time.monotonic() - began), 0.0)
+    this_run = [t for t in optuna_study.get_trials(deepcopy=False) if t.number not in done_before]
+    _check_run_not_all_failed(this_run)
     result = _store_winner(
         optuna_study,
         registry,
@@ -445,6 +449,45 @@ def search(
     )
     result.notes.extend(worker_notes)
     return result
+
+
+def _check_same_choices(study: optuna.Study, space: PipelineSpace, storage: str) -> None:
+    """Refuse, before any trial runs, to continue a study whose choices have changed.
+
+    Optuna keeps one set of choices per categorical parameter for a whole study; other
+    ``--models``, or a plugin added or removed since, would fail every new trial.
+    """
+    now = space.choices()
+    for trial in study.get_trials(deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            if name not in now or not isinstance(
+                distribution, optuna.distributions.CategoricalDistribution
+            ):
+                continue
+            before = [str(c) for c in distribution.choices]
+            if before != now[name]:
+                raise SegframeError(
+                    f"Study {study.study_name!r} in {redact(storage)} was searched with "
+                    f"{name} in {listing(before, width=200)}; this run offers "
+                    f"{listing(now[name], width=200)} (other --models, or plugins added or "
+                    "removed since). A study keeps its choices: continue it with the same "
+                    "--models and plugins, or start a new study with --study NEW_NAME."
+                )
+
+
+def _check_run_not_all_failed(trials: list[FrozenTrial]) -> None:
+    """A run whose every trial failed ends with an error naming the commonest reason,
+    instead of storing the study's earlier winner again as if all went well."""
+    finished = [t for t in trials if t.state in FINISHED]
+    if not finished or any(t.state != TrialState.FAIL for t in finished):
+        return
+    reasons = Counter(t.user_attrs.get("error", "unknown") for t in finished)
+    reason, count = reasons.most_common(1)[0]
+    raise SegframeError(
+        f"Every trial of this run failed ({len(finished)} of {len(finished)}); the commonest "
+        f"reason ({count} trials): {reason[:300]}. Nothing new was stored. See every reason "
+        "with `segframe leaderboard --errors`."
+    )
 
 
 def _fingerprint(X_train: pd.DataFrame, folds: int, seed: int) -> str:

@@ -145,6 +145,21 @@ class PipelineSpace:
                     frontier.append(slot.produces)
         return goal in seen
 
+    def choices(self) -> dict[str, list[str]]:
+        """The structural parameters' choices (model, features, each slot, samplers).
+
+        Optuna keeps one set of choices per parameter for a whole study, so a study can
+        only be continued with the same choices; see ``engine``'s check.
+        """
+        forms = {m.accepts for m in self.models.values()}
+        found: dict[str, list[str]] = {"model": list(self.models)}
+        found.update({f"{form}_features": list(self.features[form]) for form in forms})
+        found.update({slot.parameter: slot.choices for slot in self.slots})
+        for form in {c.accepts for c in self.samplers.values()}:
+            names = [n for n, c in self.samplers.items() if c.accepts == form]
+            found[f"{form}_sampler"] = [*names, NONE]
+        return found
+
     def portfolio(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Parameters of the models' known-good starts, to enqueue as the first trials.
 

@@ -248,3 +248,23 @@ def test_final_fit_reserve_follows_the_best_trials_seconds_within_bounds():
     slow = [trial(100.0, 0.9)]
     assert final_fit_reserve(slow, payload, ensemble=False) == pytest.approx(30.0)  # half
     assert final_fit_reserve([], payload, ensemble=True) == pytest.approx(6.0)
+
+
+def test_continuing_a_study_with_other_models_is_refused_before_any_trial(small_demo, storage):
+    segframe.search(small_demo, storage=storage, trials=2, study="s", models=["logreg"])
+    before = len(optuna.load_study(study_name="s", storage=storage).trials)
+    with pytest.raises(SegframeError, match=r"model in .*logreg.*--study NEW_NAME"):
+        segframe.search(small_demo, storage=storage, trials=4, study="s", models=["xgboost"])
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == before
+
+
+def test_a_run_whose_every_trial_fails_ends_with_the_reason(small_demo, storage, registry):
+    segframe.search(small_demo, storage=storage, trials=2, study="s", models=["explodes", "logreg"],
+                    registry=registry, seed=1, ensemble=False)  # fmt: skip
+    study = optuna.load_study(study_name="s", storage=storage)
+    # the same choices, but every new trial is forced onto the exploding model
+    for _ in range(2):
+        study.enqueue_trial({"model": "explodes"})
+    with pytest.raises(SegframeError, match=r"Every trial of this run failed.*explodes on purpose"):
+        segframe.search(small_demo, storage=storage, trials=4, study="s",
+                        models=["explodes", "logreg"], registry=registry, seed=1)  # fmt: skip
