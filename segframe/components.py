@@ -7,7 +7,7 @@ their parameters from ``space`` and builds the step with ``factory``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,17 +45,80 @@ class SequenceBatch:
         return len(self.tokens)
 
 
+#: Kinds of a customer-table column, as :attr:`SearchContext.column_kinds` names them.
+COLUMN_KINDS = ("numeric", "categorical", "datetime", "boolean")
+
+
+class ColumnKinds(Mapping[str, str]):
+    """A read-only, hashable mapping of column name to kind: a context stays frozen
+    (a plugin cannot change what the next one sees) and travels to worker processes."""
+
+    def __init__(self, kinds: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        self._kinds = dict(kinds)
+
+    def __getitem__(self, column: str) -> str:
+        return self._kinds[column]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._kinds.items()))
+
+    def __repr__(self) -> str:
+        return f"ColumnKinds({self._kinds!r})"
+
+
 @dataclass(frozen=True)
 class SearchContext:
-    """Facts about the training data that a search space may depend on."""
+    """Facts about the training data that a search space, ``applies`` or ``starts`` may
+    depend on.
+
+    ``columns`` are the customer table's feature columns in table order (not the id, the
+    target or the nested ``events`` column); ``column_kinds`` gives each one's kind, one of
+    :data:`COLUMN_KINDS`: ``"boolean"``, ``"datetime"``, ``"numeric"``, else
+    ``"categorical"`` (text and anything else). Contexts made before these fields existed
+    leave them empty; then only ``n_tabular_columns`` is known.
+    """
 
     n_rows: int
     n_classes: int
     min_class_count: int  # smallest class size inside one training fold
     minority_ratio: float  # smallest over largest class count (1.0 = balanced)
     has_events: bool
-    n_tabular_columns: int
+    n_tabular_columns: int  # len(columns) whenever columns are given
     device: str = "cpu"  # "cpu" or "gpu": where components that can use a GPU should run
+    columns: tuple[str, ...] = ()
+    column_kinds: Mapping[str, str] = field(default_factory=ColumnKinds)
+
+    def __post_init__(self) -> None:
+        kinds = ColumnKinds(self.column_kinds)
+        columns = tuple(self.columns) or tuple(kinds)
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "column_kinds", kinds)
+        odd = sorted({str(k) for k in kinds.values()} - set(COLUMN_KINDS))
+        if odd:
+            raise ValueError(f"column kinds must be among {COLUMN_KINDS}, got {odd}")
+        if set(kinds) - set(columns):
+            raise ValueError("column_kinds names columns that columns lacks")
+        if columns and len(columns) != self.n_tabular_columns:
+            raise ValueError(
+                f"n_tabular_columns is {self.n_tabular_columns} but {len(columns)} columns given"
+            )
+
+    def has_columns(self, *names: str, kind: str | None = None) -> bool:
+        """Whether the customer table has every column in ``names`` (each of ``kind``, one
+        of :data:`COLUMN_KINDS`, when given); e.g. ``context.has_columns("plan")``."""
+        if kind is not None:
+            return all(self.column_kinds.get(name) == kind for name in names)
+        return all(name in self.columns for name in names)
+
+    def columns_of(self, kind: str) -> tuple[str, ...]:
+        """The columns of one kind (see :data:`COLUMN_KINDS`), in table order."""
+        return tuple(c for c in self.columns if self.column_kinds.get(c) == kind)
 
 
 Space = Callable[[Any, SearchContext], Mapping[str, Any]]

@@ -237,6 +237,36 @@ def _is_nested(column: pd.Series) -> bool:
     return isinstance(dtype, pd.ArrowDtype) and pa.types.is_large_list(dtype.pyarrow_dtype)
 
 
+def column_kinds(frame: pd.DataFrame) -> dict[str, str]:
+    """Each feature column of a customer frame (all but ``events``), in order, with its kind
+    for :class:`~segframe.components.SearchContext`: ``boolean``, ``datetime``, ``numeric``,
+    else ``categorical``.
+
+    The kind is what components receive: dates read from CSV are text (``categorical``)
+    unless the table was loaded with parsed dates (a DataFrame, or Parquet). Text columns
+    holding Python booleans or datetimes (a CSV's ``True``/``False`` with gaps) count as
+    those.
+    """
+    kinds = {}
+    for column in frame.columns:
+        if column == EVENTS:
+            continue
+        dtype = frame[column].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kind = "boolean"
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            kind = "datetime"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kind = "numeric"
+        else:
+            inferred = pd.api.types.infer_dtype(frame[column], skipna=True)
+            kind = {"boolean": "boolean", "datetime": "datetime", "datetime64": "datetime"}.get(
+                inferred, "categorical"
+            )
+        kinds[str(column)] = kind
+    return kinds
+
+
 def positive_label(classes: list) -> object:
     """The class that counts as positive for binary F1 when one is 1/True/"yes"-like, else None."""
     for value in classes:

@@ -32,7 +32,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from segframe import __version__, workers
 from segframe.components import SearchContext
-from segframe.data import CustomerData, load_customers, positive_label
+from segframe.data import CustomerData, column_kinds, load_customers, positive_label
 from segframe.device import resolve_device
 from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
 from segframe.errors import DataError, SegframeError, StorageError, listing
@@ -174,14 +174,17 @@ def _context(
     frame: pd.DataFrame, y: pd.Series, folds: int, has_events: bool, device: str
 ) -> SearchContext:
     counts = y.value_counts()
+    kinds = column_kinds(frame)
     return SearchContext(
         n_rows=len(frame),
         n_classes=len(counts),
         min_class_count=int(counts.min() * (folds - 1) // folds),
         minority_ratio=float(counts.min() / counts.max()),
         has_events=has_events,
-        n_tabular_columns=sum(1 for c in frame.columns if c != "events"),
+        n_tabular_columns=len(kinds),
         device=device,
+        columns=tuple(kinds),
+        column_kinds=kinds,
     )
 
 
@@ -325,6 +328,8 @@ def search(
     timeout: float | None = None,
     objective: Objective = "both",
     models: Sequence[str] | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     seed: int = 0,
     cv: int = 3,
     holdout: float = 0.2,
@@ -347,6 +352,9 @@ def search(
     are retried once their heartbeat is stale). ``trial_timeout`` (seconds) and
     ``trial_memory_mb`` run each trial in a child process that is stopped at the limit.
     ``device`` (auto, cpu, gpu) tells GPU-capable components where to run.
+    ``models`` and the models in ``include`` are the models searched; ``include`` keeps only
+    the named components of each kind it names (preprocessors: of each slot), ``exclude``
+    leaves components out (names, or ``kind:name``); see :class:`~segframe.space.Selection`.
 
     The winner is scored on the holdout, then (``refit="all"``) refitted on every
     labelled customer given and stored with its F1 threshold; ``refit="train"`` keeps
@@ -387,7 +395,7 @@ def search(
         customers.frame, y, test_size=holdout, stratify=y, random_state=seed
     )
     context = _context(X_train, y_train, cv, customers.has_events, resolve_device(device))
-    space = PipelineSpace(registry, context, models)
+    space = PipelineSpace(registry, context, models, include=include, exclude=exclude)
     name = study or default_study_name(data, demo)
     meta = {
         "target": customers.target_column,
@@ -410,6 +418,8 @@ def search(
         "meta": meta,
         "context": context,
         "models": models,
+        "include": include,
+        "exclude": exclude,
         "trials": trials,
         "timeout": timeout,
         "folds": cv,
@@ -451,11 +461,12 @@ def search(
     return result
 
 
-def _check_same_choices(study: optuna.Study, space: PipelineSpace, storage: str) -> None:
+def _check_same_choices(study: optuna.Study, space: Any, storage: str) -> None:
     """Refuse, before any trial runs, to continue a study whose choices have changed.
 
     Optuna keeps one set of choices per categorical parameter for a whole study; other
-    ``--models``, or a plugin added or removed since, would fail every new trial.
+    ``--models``, ``--include`` or ``--exclude``, or a plugin added or removed since, would
+    fail every new trial. ``space`` is a search's or a segmentation's (``choices()``).
     """
     now = space.choices()
     for trial in study.get_trials(deepcopy=False):
@@ -469,9 +480,10 @@ def _check_same_choices(study: optuna.Study, space: PipelineSpace, storage: str)
                 raise SegframeError(
                     f"Study {study.study_name!r} in {redact(storage)} was searched with "
                     f"{name} in {listing(before, width=200)}; this run offers "
-                    f"{listing(now[name], width=200)} (other --models, or plugins added or "
-                    "removed since). A study keeps its choices: continue it with the same "
-                    "--models and plugins, or start a new study with --study NEW_NAME."
+                    f"{listing(now[name], width=200)} (other --models, --include or --exclude, "
+                    "or plugins added or removed since). A study keeps its choices: continue it "
+                    "with the same --models, --include, --exclude and plugins, or start a new "
+                    "study with --study NEW_NAME."
                 )
 
 
@@ -551,7 +563,13 @@ def run_worker(payload: dict[str, Any], index: int) -> None:
     study = _open_study(
         payload["study"], payload["storage"], payload["objective"], payload["seed"], payload["meta"]
     )
-    space = PipelineSpace(registry, payload["context"], payload["models"])
+    space = PipelineSpace(
+        registry,
+        payload["context"],
+        payload["models"],
+        include=payload["include"],
+        exclude=payload["exclude"],
+    )
     _work(study, payload, registry, space, None)
 
 

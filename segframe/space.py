@@ -9,12 +9,13 @@ the chain is built to fit what it accepts, so SMOTE never sees token sequences.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segframe.components import FRAME, MATRIX, RAW, Component, SearchContext, Start
-from segframe.errors import PluginError
+from segframe.components import FRAME, KINDS, MATRIX, RAW, Component, SearchContext, Start
+from segframe.errors import PluginError, listing
 from segframe.pipeline import NONE, PipelineSpec, StepSpec
 from segframe.registry import BROKEN, Registry, describe_exception
 
@@ -62,11 +63,204 @@ def _form_rank(form: str) -> int:
     return FORM_ORDER.index(form) if form in FORM_ORDER else len(FORM_ORDER)
 
 
+#: How messages name the components of each kind, in the plural and the singular.
+KIND_WORDS = {
+    "features": ("feature builders", "feature builder"),
+    "preprocessor": ("preprocessors", "preprocessor"),
+    "sampler": ("samplers", "sampler"),
+    "model": ("models", "model"),
+}
+#: How many names an error about --include/--exclude lists per kind.
+NAMES_SHOWN = 12
+
+
+def _group(component: Component) -> tuple[str, ...]:
+    """What ``--include`` restricts: a kind, or for preprocessors one slot (their forms)."""
+    if component.kind == "preprocessor":
+        return (component.kind, component.accepts, component.produces)
+    return (component.kind,)
+
+
+def _describe_group(group: tuple[str, ...]) -> str:
+    if len(group) == 3:
+        return f"{group[1]} → {group[2]} preprocessors"
+    return KIND_WORDS[group[0]][0]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The components a user kept (``--include``, ``--models``) and left out (``--exclude``).
+
+    ``exclude`` removes components from the space. ``include`` restricts each group it
+    names to the components listed; a group is a kind, except that preprocessors group by
+    slot (the forms they turn one into another), so ``--include ordinal`` leaves imputing
+    and scaling as they are. Groups ``include`` names nothing of stay as they are. An
+    included component joins even when it would not join a search unasked; an included
+    model, like a model in ``--models``, also brings its plugin's other components in.
+    Entries are ``(kind, name)``.
+    """
+
+    include: frozenset[tuple[str, str]] = frozenset()
+    exclude: frozenset[tuple[str, str]] = frozenset()
+    restricted: frozenset[tuple[str, ...]] = frozenset()
+    #: the included entries that came from ``--models`` alone, for messages
+    from_models: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def resolve(
+        cls,
+        registry: Registry,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        *,
+        models: Iterable[str] = (),
+        kinds: Sequence[str] = KINDS,
+        search: str = "a search",
+    ) -> Selection:
+        """Names (``smote``, or ``sampler:smote`` where two kinds share a name) to a
+        selection; unknown names, components of kinds ``search`` does not use, names both
+        kept and left out, and included components that cannot be used raise one paragraph.
+        """
+        kept: dict[tuple[str, str], str] = {("model", m): "--models" for m in models}
+        for token in include:
+            for key in _lookup(registry, token, "--include", kinds, search):
+                kept.setdefault(key, "--include")
+        dropped = {key for t in exclude for key in _lookup(registry, t, "--exclude", kinds, search)}
+        both = [key for key in kept if key in dropped]
+        if both:
+            kind, name = both[0]
+            raise PluginError(
+                f"The {KIND_WORDS[kind][1]} {name!r} is in both {kept[both[0]]} and --exclude; "
+                "name it in one of them."
+            )
+        groups = {_group(registry.get(kind, name)) for kind, name in kept}  # raises if unusable
+        models_only = frozenset(k for k, option in kept.items() if option == "--models")
+        return cls(frozenset(kept), frozenset(dropped), frozenset(groups), models_only)
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def allows(self, component: Component) -> bool:
+        key = (component.kind, component.name)
+        if key in self.exclude:
+            return False
+        return _group(component) not in self.restricted or key in self.include
+
+    def names(self, component: Component) -> bool:
+        """Whether the user named ``component`` to keep (it joins even if not by default)."""
+        return (component.kind, component.name) in self.include
+
+    def included(self, kind: str) -> list[str]:
+        return sorted(name for k, name in self.include if k == kind)
+
+    def excluded(self, kind: str) -> list[str]:
+        return sorted(name for k, name in self.exclude if k == kind)
+
+    def describe(self, group: tuple[str, ...]) -> str:
+        """What the options did to one group, for an error: "--exclude removes ..."."""
+        words = _describe_group(group)
+        if group in self.restricted:
+            kept = [key for key in self.include if key[0] == group[0]]
+            options = " and ".join(
+                option
+                for option, given in (("--models", True), ("--include", False))
+                if any((key in self.from_models) == given for key in kept)
+            )
+            names = listing(sorted(n for _, n in kept), NAMES_SHOWN)
+            return f"{options} keep{'s' * (' and ' not in options)} only {names} among the {words}"
+        gone = self.excluded(group[0])
+        return f"--exclude removes {listing(gone, NAMES_SHOWN)} from the {words}"
+
+    def check(self, kind: str, before: Sequence[Component], after: Sequence[Component]) -> None:
+        """Refuse a selection that leaves no feature builder or no model (or, for
+        preprocessors, none for a required slot) where the data had some: ``before`` and
+        ``after`` are the usable components without and with the selection. Samplers may
+        all go: resampling is always optional."""
+        if not self or kind == "sampler":
+            return
+        if kind != "preprocessor":
+            if before and not after:
+                why = f"which leaves no {KIND_WORDS[kind][1]} that fits this data"
+                self._refuse((kind,), before, why)
+            return
+        for component in before:
+            group = _group(component)
+            required = component.accepts == component.produces and not component.optional
+            if required and not any(_group(c) == group for c in after):
+                same = [c for c in before if _group(c) == group]
+                why = "but every chain needs one of them: none can skip that step"
+                self._refuse(group, same, why)
+
+    def _refuse(self, group: tuple[str, ...], before: Sequence[Component], why: str) -> None:
+        fitting = listing(sorted({c.name for c in before}), NAMES_SHOWN)
+        raise PluginError(f"{self.describe(group)}, {why}. Keep at least one of: {fitting}.")
+
+    def summary(self) -> str:
+        """The options as given, for an error: "--exclude onehot, ordinal"."""
+        parts = [
+            (option, sorted(name for _, name in keys))
+            for option, keys in (
+                ("--models", self.from_models),
+                ("--include", self.include - self.from_models),
+                ("--exclude", self.exclude),
+            )
+        ]
+        return " and ".join(f"{o} {listing(ns, NAMES_SHOWN)}" for o, ns in parts if ns)
+
+
+def _lookup(
+    registry: Registry, token: str, option: str, kinds: Sequence[str], search: str
+) -> list[tuple[str, str]]:
+    """``(kind, name)`` of each installed component ``token`` names, any status."""
+    kind, _, name = token.strip().rpartition(":")
+    kind, name = kind.strip(), name.strip()
+    if kind and kind not in KINDS:
+        raise PluginError(
+            f"{option} names {token!r}; write a component's name, or KIND:NAME with KIND one "
+            f"of {', '.join(KINDS)}."
+        )
+    found = [
+        i.component
+        for i in registry.infos(kind or None)
+        if i.component.name == name and i.component.kind in KIND_WORDS
+    ]
+    if not found:
+        _unknown(registry, option, token, name, [kind] if kind else list(KINDS))
+    usable = [(c.kind, c.name) for c in found if c.kind in kinds]
+    if not usable:
+        words = " and ".join(KIND_WORDS[k][0] for k in kinds)
+        raise PluginError(
+            f"{option} names the {KIND_WORDS[found[0].kind][1]} {name!r}, but {search} "
+            f"chooses only {words}. Leave it out."
+        )
+    return list(dict.fromkeys(usable))
+
+
+def _unknown(registry: Registry, option: str, token: str, name: str, kinds: list[str]) -> None:
+    names = {k: sorted({str(i.component.name) for i in registry.infos(k)}) for k in kinds}
+    every = [n for k in kinds for n in names[k]]
+    close = difflib.get_close_matches(name, every, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    shown = [k for k in kinds if close and close[0] in names[k]] or kinds
+    known = "; ".join(
+        f"{KIND_WORDS[k][0]}: {listing(names[k], NAMES_SHOWN) or 'none'}" for k in shown
+    )
+    raise PluginError(
+        f"{option} names {token!r}, which is no installed component{hint}. Known {known}. "
+        "Run `segframe plugins` to see every component and its plugin."
+    )
+
+
 def usable_components(
-    registry: Registry, kind: str, context: SearchContext, asked: Collection[str] = ()
+    registry: Registry,
+    kind: str,
+    context: SearchContext,
+    asked: Collection[str] = (),
+    selection: Selection | None = None,
 ) -> list[Component]:
     """Available components of ``kind`` that fit the data and join a search unasked,
-    or that come from a plugin in ``asked`` (a plugin whose model the user named).
+    or that come from a plugin in ``asked`` (a plugin whose model the user named) or
+    that ``selection`` includes; never one it rules out.
 
     ``applies`` and ``in_default_search`` are plugin code: one that raises marks its
     component broken in ``registry`` (with the reason) and leaves it out.
@@ -74,10 +268,13 @@ def usable_components(
     usable = []
     for info in registry.infos(kind, available_only=True):
         component = info.component
+        if selection is not None and not selection.allows(component):
+            continue
         if not registry.call(component, "applies", context, default=False, then=bool):
             continue
         joins = registry.call(component, "in_default_search", context, default=None, then=bool)
-        if joins is not None and (joins or info.plugin.name in asked):
+        named = selection is not None and selection.names(component)
+        if joins is not None and (joins or info.plugin.name in asked or named):
             usable.append(component)
     return usable
 
@@ -86,21 +283,39 @@ class PipelineSpace:
     """Every compatible chain features → preprocessors → sampler → model for one dataset."""
 
     def __init__(
-        self, registry: Registry, context: SearchContext, models: Sequence[str] | None = None
+        self,
+        registry: Registry,
+        context: SearchContext,
+        models: Sequence[str] | None = None,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> None:
+        """``models`` (``--models``) and the models in ``include`` are the models to search,
+        together; ``include`` and ``exclude`` select components as :class:`Selection` says."""
         self.context = context
-        named = [registry.get("model", name) for name in models or ()]
-        asked = {registry.info("model", name).plugin.name for name in models or ()}
+        for name in models or ():
+            registry.get("model", name)  # an unknown or unusable model: the registry's error
+        selection = Selection.resolve(registry, include, exclude, models=models or ())
+        chosen = list(dict.fromkeys([*(models or ()), *selection.included("model")]))
+        asked = {registry.info("model", name).plugin.name for name in chosen}
+        kinds = ("features", "preprocessor", "sampler", "model")
         usable = {
-            kind: usable_components(registry, kind, context, asked)
-            for kind in ("features", "preprocessor", "sampler", "model")
+            kind: usable_components(registry, kind, context, asked, selection)
+            for kind in kinds
+            if kind != "model" or not chosen
         }
-        if models:
+        if chosen:
+            named = [registry.get("model", name) for name in chosen]
             usable["model"] = [
                 c
                 for c in named
                 if registry.call(c, "applies", context, then=bool) and registry.available(c)
             ]
+        if selection:
+            for kind in kinds:
+                before = usable_components(registry, kind, context, asked)
+                selection.check(kind, before, usable[kind])
         #: each model's known-good starts; a model whose ``starts`` raises is left out
         self._starts = {}
         for model in usable["model"]:
@@ -128,10 +343,16 @@ class PipelineSpace:
                 for i in registry.infos("model")
                 if i.status == BROKEN
             )
+            chosen_by = (
+                f" With {selection.summary()}, no chain of the remaining components may reach "
+                "what a model accepts: keep more of them."
+                if selection
+                else ""
+            )
             raise PluginError(
                 "No model can be used for this data: none is available, or no feature builder "
                 "produces what they accept. Run `segframe plugins` to see which components are "
-                f"installed and why others are unavailable.{broken}"
+                f"installed and why others are unavailable.{chosen_by}{broken}"
             )
 
     def _reaches(self, start: str, goal: str) -> bool:
