@@ -159,14 +159,19 @@ def _token_batch(raw: pd.DataFrame, matrix: np.ndarray, length: int = 16) -> Seq
 
 
 def _context(y: np.ndarray, raw: pd.DataFrame) -> SearchContext:
+    from segframe.data import column_kinds
+
     counts = np.bincount(y)
+    kinds = column_kinds(raw)
     return SearchContext(
         n_rows=len(y),
         n_classes=len(counts),
         min_class_count=int(counts.min() * 2 // 3),  # as inside a training fold of 3
         minority_ratio=float(counts.min() / counts.max()),
         has_events=True,
-        n_tabular_columns=sum(1 for c in raw.columns if c != "events"),
+        n_tabular_columns=len(kinds),
+        columns=tuple(kinds),
+        column_kinds=kinds,
     )
 
 

@@ -54,6 +54,17 @@ DataOption = Annotated[Path | None, typer.Option(help="Customer table (CSV or Pa
 EventsOption = Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")]
 IdOption = Annotated[str | None, typer.Option("--id", help="Customer id column.")]
 DemoOption = Annotated[bool, typer.Option(help="Use the built-in simulated shop.")]
+IncludeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated components to keep: each kind named keeps only these "
+        "(preprocessors: each step, e.g. frame → matrix); kinds not named stay as they are."
+    ),
+]
+ExcludeOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated components to leave out, e.g. smote,scale."),
+]
 
 
 @app.callback()
@@ -122,6 +133,13 @@ def _check_budget(trials: int | None, timeout: float | None, seed: int) -> None:
     _check(
         0 <= seed <= MAX_SEED, f"--seed must be a whole number from 0 to {MAX_SEED}, not {seed}."
     )
+
+
+def _names(option: str, text: str | None, what: str = "component") -> list[str]:
+    """A comma-separated option's names; given but naming nothing is refused."""
+    names = [n.strip() for n in text.split(",") if n.strip()] if text is not None else []
+    _check(text is None or bool(names), f"{option} names no {what}: {text!r}.")
+    return names
 
 
 def _check_search_options(
@@ -445,7 +463,12 @@ def search(
     objective: Annotated[
         ObjectiveChoice, typer.Option(help="What to maximise.")
     ] = ObjectiveChoice.both,
-    models: Annotated[str | None, typer.Option(help="Comma-separated model names.")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated model names; with --include's models, those searched."),
+    ] = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
     seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
     device: Annotated[str, typer.Option(help="GPU-capable models run on: auto|cpu|gpu.")] = "auto",
@@ -476,8 +499,8 @@ def search(
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
     _check_budget(trials, timeout, seed)
     _check_search_options(cv, n_jobs, trial_timeout, trial_memory_mb, device)
-    model_names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    _check(models is None or bool(model_names), f"--models names no model: {models!r}.")
+    model_names = _names("--models", models, "model") or None
+    kept, left_out = _names("--include", include), _names("--exclude", exclude)
     progress = Progress(
         TextColumn("[bold]search"),
         BarColumn(),
@@ -510,6 +533,8 @@ def search(
                 timeout=timeout,
                 objective=objective.value,
                 models=model_names,
+                include=kept,
+                exclude=left_out,
                 seed=seed,
                 cv=cv,
                 device=device,
@@ -653,6 +678,8 @@ def segment(
     names: Annotated[
         str | None, typer.Option(help="Rename segments, e.g. '0=VIP,3=Sleepers'.")
     ] = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find customer segments without labels (K-Means search) and store the winner."""
@@ -663,6 +690,7 @@ def segment(
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE (usually with --events FILE), or --demo."))
     _check_budget(trials, timeout, seed)
+    kept, left_out = _names("--include", include), _names("--exclude", exclude)
     try:
         _, high = parse_k(k)
         mapping = parse_names(names) if names else None
@@ -705,6 +733,8 @@ def segment(
                 seed=seed,
                 names=mapping,
                 on_trial=on_trial,
+                include=kept,
+                exclude=left_out,
             )
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)

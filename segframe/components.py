@@ -179,7 +179,8 @@ class Component:
     extra: str | None = None  # the segframe extra that installs ``requires_modules``
     uses_gpu: bool = False
     #: whether a search tries it unasked; costly components can opt out on, say, a CPU.
-    #: Naming a model in ``--models`` includes it, and its plugin's other components.
+    #: Naming a model in ``--models`` or ``--include`` includes it, and its plugin's other
+    #: components; naming another component in ``--include`` includes it alone.
     in_default_search: Callable[[SearchContext], bool] = always
     #: models only: known-good configurations for this data, tried first (see :class:`Start`)
     starts: Callable[[SearchContext], Sequence[Start]] = no_starts

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,11 @@ from threadpoolctl import threadpool_limits
 
 from segframe import __version__
 from segframe.components import FRAME, MATRIX, SearchContext
-from segframe.data import CustomerData, load_customers
+from segframe.data import CustomerData, column_kinds, load_customers
 from segframe.engine import (
     FINISHED,
     StoredResult,
+    _check_same_choices,
     _next_trial,
     _open_study,
     default_study_name,
@@ -57,7 +58,7 @@ from segframe.leaderboard import load_study
 from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, _build_step
 from segframe.profiles import profiles_records, segment_profiles
 from segframe.registry import Registry, default_registry
-from segframe.space import NamespacedTrial, Slot, _form_rank, usable_components
+from segframe.space import NamespacedTrial, Selection, Slot, _form_rank, usable_components
 from segframe.storage import DEFAULT_STORAGE, save_winner
 
 OBJECTIVE = "silhouette"
@@ -154,28 +155,52 @@ class SegmentSpace:
     """Feature builders and every preprocessing chain from raw data to a matrix, then K-Means."""
 
     def __init__(
-        self, registry: Registry, context: SearchContext, k_range: tuple[int, int], seed: int
+        self,
+        registry: Registry,
+        context: SearchContext,
+        k_range: tuple[int, int],
+        seed: int,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> None:
         self.context, self.k_range, self.seed = context, k_range, seed
-        builders = [  # K-Means needs a feature frame; other forms (e.g. sequences) are skipped
-            c for c in usable_components(registry, "features", context) if c.produces == FRAME
-        ]
+        kinds = ("features", "preprocessor")
+        selection = Selection.resolve(
+            registry, include, exclude, kinds=kinds, search="a segmentation"
+        )
+        # every available preprocessor, autoencoder embeddings included when installed:
+        # learned embeddings are one of the things a segmentation search is for
+        everything = registry.plugins.keys()
+
+        def usable(kind: str, chosen: Selection | None) -> list:
+            # K-Means needs a feature frame; other forms (e.g. sequences) are skipped
+            asked = everything if kind == "preprocessor" else ()
+            found = usable_components(registry, kind, context, asked, chosen)
+            if kind == "features":
+                return [c for c in found if c.produces == FRAME]
+            return [c for c in found if {c.accepts, c.produces} <= {FRAME, MATRIX}]
+
+        builders, preprocessors = usable("features", selection), usable("preprocessor", selection)
+        if selection:
+            selection.check("features", usable("features", None), builders)
+            selection.check("preprocessor", usable("preprocessor", None), preprocessors)
         if not builders:
             raise PluginError("No feature builder fits this data; is the customer table empty?")
         self.features = {c.name: [c] for c in builders}
         if len(builders) > 1:
             self.features["+".join(c.name for c in builders)] = builders
         groups: dict[tuple[str, str], list] = {}
-        # every available preprocessor, autoencoder embeddings included when installed:
-        # learned embeddings are one of the things a segmentation search is for
-        everything = registry.plugins.keys()
-        for component in usable_components(registry, "preprocessor", context, everything):
-            if {component.accepts, component.produces} <= {FRAME, MATRIX}:
-                groups.setdefault((component.accepts, component.produces), []).append(component)
+        for component in preprocessors:
+            groups.setdefault((component.accepts, component.produces), []).append(component)
         self.slots = sorted(
             (Slot(a, p, tuple(cs)) for (a, p), cs in groups.items()),
             key=lambda s: (_form_rank(s.accepts), _form_rank(s.produces)),
         )
+
+    def choices(self) -> dict[str, list[str]]:
+        """The structural parameters' choices, which a continued study must keep."""
+        return {"features": list(self.features), **{s.parameter: s.choices for s in self.slots}}
 
     def _step(self, trial: Any, component: Any) -> StepSpec:
         params = dict(component.space(NamespacedTrial(trial, component.name), self.context))
@@ -433,11 +458,14 @@ def segment(
     names: dict[int, str] | None = None,
     registry: Registry | None = None,
     on_trial: Callable[[SegmentEvent], None] | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> SegmentResult:
     """Find segments without labels and store the winning segmentation.
 
     ``trials`` is the study's total budget (re-running continues it); ``timeout`` bounds
-    this run. ``names`` overrides derived segment names, e.g. ``{0: "VIP"}``.
+    this run. ``names`` overrides derived segment names, e.g. ``{0: "VIP"}``. ``include``
+    and ``exclude`` select feature builders and preprocessors as in a search.
     """
     from segframe.profiles import apply_names
 
@@ -450,15 +478,18 @@ def segment(
     X = customers.frame
     if k_range[1] >= len(X):
         raise DataError(f"{len(X)} customers cannot form up to {k_range[1]} segments; lower --k.")
+    kinds = column_kinds(X)
     context = SearchContext(
         n_rows=len(X),
         n_classes=0,
         min_class_count=len(X),
         minority_ratio=1.0,
         has_events=customers.has_events,
-        n_tabular_columns=sum(1 for c in X.columns if c != "events"),
+        n_tabular_columns=len(kinds),
+        columns=tuple(kinds),
+        column_kinds=kinds,
     )
-    space = SegmentSpace(registry, context, k_range, seed)
+    space = SegmentSpace(registry, context, k_range, seed, include=include, exclude=exclude)
     name = study or default_study_name(data, demo, "-segments")
     meta = {
         "task": "segmentation",
@@ -468,6 +499,7 @@ def segment(
         "has_events": customers.has_events,
     }
     optuna_study = _open_study(name, storage, OBJECTIVE, seed, meta)
+    _check_same_choices(optuna_study, space, storage)
     _run(optuna_study, space, X, registry, seed, trials, timeout, on_trial)
     winner, notes = _pick(optuna_study.get_trials(deepcopy=False))
     spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from segframe import hookspecs
 from segframe.cli import app
-from segframe.components import Component
+from segframe.components import Component, SearchContext
 from segframe.registry import DISABLE_ENV, default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +104,14 @@ def test_every_hook_is_documented_with_its_exact_signature() -> None:
 def test_every_component_field_is_documented() -> None:
     guide = (DOCS / "plugins" / "guide.md").read_text(encoding="utf-8")
     missing = [f.name for f in dataclasses.fields(Component) if f"`{f.name}`" not in guide]
+    assert missing == []
+
+
+def test_every_search_context_field_is_documented() -> None:
+    guide = (DOCS / "plugins" / "guide.md").read_text(encoding="utf-8")
+    context = guide.split("`context` is a `SearchContext`", 1)[-1]
+    fields = [f.name for f in dataclasses.fields(SearchContext)]
+    missing = [name for name in fields if f"| `{name}` |" not in context]
     assert missing == []
 
 
