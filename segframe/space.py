@@ -299,14 +299,12 @@ class PipelineSpace:
         selection = Selection.resolve(registry, include, exclude, models=models or ())
         chosen = list(dict.fromkeys([*(models or ()), *selection.included("model")]))
         asked = {registry.info("model", name).plugin.name for name in chosen}
+        named = [registry.get("model", name) for name in chosen]  # before any is marked broken
         kinds = ("features", "preprocessor", "sampler", "model")
-        usable = {
-            kind: usable_components(registry, kind, context, asked, selection)
-            for kind in kinds
-            if kind != "model" or not chosen
+        usable = {  # every model's callables run, so one that raises is marked broken
+            kind: usable_components(registry, kind, context, asked, selection) for kind in kinds
         }
         if chosen:
-            named = [registry.get("model", name) for name in chosen]
             usable["model"] = [
                 c
                 for c in named
