@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from segframe import metrics
 from segframe.components import (
+    COLUMN_KINDS,
     CONTRACT_VERSION,
     FRAME,
     MATRIX,
@@ -217,6 +218,7 @@ def make_onehot(min_frequency: float = 0.01) -> ColumnTransformer:
 
 __all__ = [
     "CATEGORICAL",
+    "COLUMN_KINDS",
     "CONTRACT_VERSION",
     "EARLY_STOPPING_ROUNDS",
     "EARLY_STOPPING_SHARE",
