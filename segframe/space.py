@@ -105,6 +105,8 @@ class Selection:
     restricted: frozenset[tuple[str, ...]] = frozenset()
     #: the included entries that came from ``--models`` alone, for messages
     from_models: frozenset[tuple[str, str]] = frozenset()
+    #: ``((kind, name), group)`` of every entry, included or excluded, for messages
+    groups: frozenset[tuple[tuple[str, str], tuple[str, ...]]] = frozenset()
 
     @classmethod
     def resolve(
@@ -123,9 +125,10 @@ class Selection:
         """
         kept: dict[tuple[str, str], str] = {("model", m): "--models" for m in models}
         for token in include:
-            for key in _lookup(registry, token, "--include", kinds, search):
-                kept.setdefault(key, "--include")
-        dropped = {key for t in exclude for key in _lookup(registry, t, "--exclude", kinds, search)}
+            for c in _lookup(registry, token, "--include", kinds, search):
+                kept.setdefault((c.kind, c.name), "--include")
+        left_out = [c for t in exclude for c in _lookup(registry, t, "--exclude", kinds, search)]
+        dropped = {(c.kind, c.name) for c in left_out}
         both = [key for key in kept if key in dropped]
         if both:
             kind, name = both[0]
@@ -133,9 +136,11 @@ class Selection:
                 f"The {KIND_WORDS[kind][1]} {name!r} is in both {kept[both[0]]} and --exclude; "
                 "name it in one of them."
             )
-        groups = {_group(registry.get(kind, name)) for kind, name in kept}  # raises if unusable
+        used = [registry.get(kind, name) for kind, name in kept]  # raises if unusable
+        groups = {((c.kind, c.name), _group(c)) for c in [*used, *left_out]}
         models_only = frozenset(k for k, option in kept.items() if option == "--models")
-        return cls(frozenset(kept), frozenset(dropped), frozenset(groups), models_only)
+        restricted = frozenset(_group(c) for c in used)
+        return cls(frozenset(kept), frozenset(dropped), restricted, models_only, frozenset(groups))
 
     def __bool__(self) -> bool:
         return bool(self.include or self.exclude)
@@ -153,14 +158,12 @@ class Selection:
     def included(self, kind: str) -> list[str]:
         return sorted(name for k, name in self.include if k == kind)
 
-    def excluded(self, kind: str) -> list[str]:
-        return sorted(name for k, name in self.exclude if k == kind)
-
     def describe(self, group: tuple[str, ...]) -> str:
         """What the options did to one group, for an error: "--exclude removes ..."."""
         words = _describe_group(group)
+        here = {key for key, g in self.groups if g == group}
         if group in self.restricted:
-            kept = [key for key in self.include if key[0] == group[0]]
+            kept = [key for key in self.include if key in here]
             options = " and ".join(
                 option
                 for option, given in (("--models", True), ("--include", False))
@@ -168,7 +171,7 @@ class Selection:
             )
             names = listing(sorted(n for _, n in kept), NAMES_SHOWN)
             return f"{options} keep{'s' * (' and ' not in options)} only {names} among the {words}"
-        gone = self.excluded(group[0])
+        gone = sorted(name for kind, name in self.exclude if (kind, name) in here)
         return f"--exclude removes {listing(gone, NAMES_SHOWN)} from the {words}"
 
     def check(self, kind: str, before: Sequence[Component], after: Sequence[Component]) -> None:
@@ -210,8 +213,8 @@ class Selection:
 
 def _lookup(
     registry: Registry, token: str, option: str, kinds: Sequence[str], search: str
-) -> list[tuple[str, str]]:
-    """``(kind, name)`` of each installed component ``token`` names, any status."""
+) -> list[Component]:
+    """Each installed component ``token`` names, any status."""
     kind, _, name = token.strip().rpartition(":")
     kind, name = kind.strip(), name.strip()
     if kind and kind not in KINDS:
@@ -226,14 +229,14 @@ def _lookup(
     ]
     if not found:
         _unknown(registry, option, token, name, [kind] if kind else list(KINDS))
-    usable = [(c.kind, c.name) for c in found if c.kind in kinds]
+    usable = [c for c in found if c.kind in kinds]
     if not usable:
         words = " and ".join(KIND_WORDS[k][0] for k in kinds)
         raise PluginError(
             f"{option} names the {KIND_WORDS[found[0].kind][1]} {name!r}, but {search} "
             f"chooses only {words}. Leave it out."
         )
-    return list(dict.fromkeys(usable))
+    return usable
 
 
 def _unknown(registry: Registry, option: str, token: str, name: str, kinds: list[str]) -> None:
