@@ -127,7 +127,7 @@ def test_failing_candidates_become_failed_trials_and_the_search_goes_on(
 
 
 def test_no_completed_trial_stores_nothing(small_demo, storage, registry):
-    with pytest.raises(SegframeError, match=r"No candidate pipeline completed.*explodes"):
+    with pytest.raises(SegframeError, match=r"Every trial of this run failed.*explodes on purpose"):
         segframe.search(
             small_demo,
             storage=storage,
