@@ -41,6 +41,7 @@ from segframe.components import (
 )
 from segframe.data import EVENTS, EventArrays, event_arrays
 from segframe.errors import DataError
+from segframe.errors import listing as _listing
 from segframe.hookspecs import hookimpl
 from segframe.pipeline import FeatureConcat
 from segframe.progress import report_epoch
@@ -170,24 +171,32 @@ class TabularColumns(TransformerMixin, BaseEstimator):
     """Pass the customer table's own columns through, typed as numeric or categorical."""
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> TabularColumns:
-        columns = [c for c in X.columns if c != EVENTS]
-        if not columns:
+        dtypes = X.dtypes.drop(EVENTS, errors="ignore")
+        if dtypes.empty:
             raise DataError("The customer table has no feature columns besides the id and target.")
-        self.numeric_ = [c for c in columns if pd.api.types.is_numeric_dtype(X[c].dtype)]
-        self.categorical_ = [c for c in columns if c not in self.numeric_]
+        numeric = dtypes.map(pd.api.types.is_numeric_dtype).astype(bool)
+        self.numeric_ = list(dtypes.index[numeric.to_numpy()])
+        self.categorical_ = list(dtypes.index[~numeric.to_numpy()])
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in (*self.numeric_, *self.categorical_) if c not in X.columns]
+        """Whole-frame operations, not per-column loops: 10,000 columns take what one does."""
+        present = set(X.columns)
+        missing = [c for c in (*self.numeric_, *self.categorical_) if c not in present]
         if missing:
             raise DataError(
-                f"The data lacks columns the pipeline was trained with: {', '.join(missing)}. "
+                f"The data lacks columns the pipeline was trained with: {_listing(missing)}. "
                 "Pass a customer table with the same columns as at training time."
             )
-        out = X[self.numeric_].apply(pd.to_numeric, errors="coerce").astype(float)
-        for column in self.categorical_:
-            out[column] = X[column].astype(object).where(X[column].notna(), np.nan)
-        return out
+        numbers = X[self.numeric_]
+        text = numbers.dtypes.map(lambda d: not pd.api.types.is_numeric_dtype(d)).astype(bool)
+        if text.any():  # a numeric column arriving as text: read what can be read
+            numbers = numbers.copy()
+            columns = numbers.columns[text.to_numpy()]
+            numbers[columns] = numbers[columns].apply(pd.to_numeric, errors="coerce")
+        labels = X[self.categorical_].astype(object)
+        labels = labels.where(labels.notna(), np.nan)
+        return pd.concat([numbers.astype(float), labels], axis=1)
 
 
 def make_imputer(numeric_strategy: str = "median") -> ColumnTransformer:
