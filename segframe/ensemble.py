@@ -34,6 +34,11 @@ class EnsembleSpec:
 
     members: tuple[tuple[float, int, PipelineSpec], ...]  # (weight, trial number, spec)
 
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Each member's model, in member order."""
+        return tuple(spec.model.name for _, _, spec in self.members)
+
     def all_steps(self) -> tuple[StepSpec, ...]:
         return tuple(step for _, _, spec in self.members for step in spec.all_steps())
 

@@ -48,6 +48,11 @@ class PipelineSpec:
     def all_steps(self) -> tuple[StepSpec, ...]:
         return (*self.features, *self.steps)
 
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The model of this pipeline (an ensemble names each member's)."""
+        return (self.model.name,)
+
     def describe(self) -> str:
         """One line for people, e.g. ``tabular+rfm > impute > onehot > smote > xgboost``."""
         features = "+".join(step.name for step in self.features)
