@@ -52,18 +52,6 @@ class EnsembleSpec:
         }
 
 
-def spec_from_dict(data: dict[str, Any]) -> PipelineSpec | EnsembleSpec:
-    """The spec a stored dict describes: one pipeline or an ensemble of them."""
-    if "ensemble" not in data:
-        return PipelineSpec.from_dict(data)
-    return EnsembleSpec(
-        tuple(
-            (float(m["weight"]), int(m["trial"]), PipelineSpec.from_dict(m))
-            for m in data["ensemble"]
-        )
-    )
-
-
 class EnsemblePipeline(ClassifierMixin, BaseEstimator):
     """Weighted average of several pipelines' class probabilities, one decision threshold.
 
@@ -113,7 +101,7 @@ class EnsemblePipeline(ClassifierMixin, BaseEstimator):
 
 
 @dataclass(frozen=True)
-class Selection:
+class Blend:
     """The outcome of greedy selection: member positions, weights, and the blend's scores."""
 
     positions: tuple[int, ...]
@@ -137,7 +125,7 @@ def select(
     max_rows: int = SELECTION_ROWS,
     costs: Sequence[float] | None = None,
     budget: float | None = None,
-) -> Selection:
+) -> Blend:
     """Greedy selection with replacement over out-of-fold ``predictions`` (best first).
 
     Members are chosen by AUC unless the objective is F1 alone: AUC moves smoothly as
@@ -181,4 +169,4 @@ def select(
     blend = sum(
         w * np.asarray(predictions[i], dtype=float) for i, w in zip(positions, weights, strict=True)
     )
-    return Selection(positions, weights, score(codes, np.asarray(blend), positive_index))
+    return Blend(positions, weights, score(codes, np.asarray(blend), positive_index))
