@@ -10,7 +10,21 @@ frequency, monetary total and tenure of its customers and place each median in t
 distribution over *all* customers as a mid-rank percentile (ties count half, so a
 median of 1 purchase where most customers bought once lands in the middle of those
 ties, not at the top). Recency is flipped so that a high score means "bought
-recently". Each score is then low (< 1/3), mid or high (>= 2/3):
+recently". Each score is then low (< 1/3), mid or high (>= 2/3).
+
+Ranks alone flatter the best of a weak lot (on CDNOW, customers who bought twice, last
+147 days ago, ranked "high"), so recency and frequency must also pass absolute
+thresholds, and a segment takes the *lower* of its rank level and its absolute level:
+
+=========  ==========================  ===============================  ==============
+measure    high needs                  mid needs                        otherwise low
+=========  ==========================  ===============================  ==============
+recency    last purchase <= 30 days    last purchase <= 90 days         > 90 days ago
+frequency  >= 4 purchases              >= 2 purchases                   1 purchase
+=========  ==========================  ===============================  ==============
+
+Monetary value is ranked only, since amounts come in any currency and price level.
+"New" also needs a median tenure of at most 90 days. The grid of recency and frequency:
 
 ============  ==============  ==============  ==================================
 recency       frequency low   frequency mid   frequency high
@@ -22,9 +36,11 @@ low           lost            hibernating     at risk
 
 \\* "new" when tenure is also low (a recent first purchase), else "promising".
 Segments whose monetary score is high get the prefix "high-value" (except champions).
-When several segments get the same name, the strongest (highest mean of the recency,
-frequency and monetary scores) keeps it and the others get " 2", " 3"… by strength.
-Without an event log there is no RFM, so segments are named "segment <id>".
+When several segments earn the same name, each gets a distinguishing word in brackets
+from the measure on which they differ most — "lost (high spend)" and "lost (low
+spend)" — never a number (:func:`unique_names`). Every name comes with a one-line
+suggested action (:data:`ACTIONS`). Without an event log there is no RFM, so segments
+are named "segment <id>".
 """
 
 from __future__ import annotations
@@ -44,6 +60,13 @@ from segframe.storage import DEFAULT_STORAGE, stored_winner, update_details
 #: Profile measure -> column of :func:`segframe.rfm.rfm_table`.
 RFM_MEASURES = {"recency": RECENCY, "frequency": FREQUENCY, "monetary": MONETARY, "tenure": TENURE}
 LOW, HIGH = 1 / 3, 2 / 3
+LEVELS = ("low", "mid", "high")
+#: Absolute thresholds (module docstring): recency in days since the last purchase ...
+RECENT_DAYS, LAPSED_DAYS = 30, 90
+#: ... frequency in purchases ...
+FREQUENT, REPEAT = 4, 2
+#: ... and the longest median tenure, in days, of a "new" segment.
+NEW_DAYS = 90
 _GRID = {
     ("high", "low"): "new",
     ("high", "mid"): "promising",
@@ -55,11 +78,42 @@ _GRID = {
     ("low", "mid"): "hibernating",
     ("low", "high"): "at risk",
 }
+#: One-line suggested action per name (a "high-value" name shares its base name's).
+ACTIONS = {
+    "champions": "Reward them: early access, loyalty perks; ask for reviews and referrals.",
+    "loyal": "Upsell and cross-sell; invite them to the loyalty programme.",
+    "promising": "Build the habit: recommendations and a reason to come back within weeks.",
+    "new": "Onboard them: a welcome series and an incentive for the second purchase.",
+    "need attention": "Win the next purchase with a limited-time, personalised offer.",
+    "about to sleep": "Re-engage now with bestsellers and reminders, before they lapse.",
+    "at risk": "Win them back personally: they used to buy often; a strong offer pays here.",
+    "hibernating": "Cheap reactivation only: a reminder campaign, no costly incentives.",
+    "lost": "Leave out of paid campaigns; at most a low-cost win-back attempt.",
+}
+#: Distinguishing words for segments that earn the same name, from the measure on which
+#: they differ most: (lowest, middle, highest) score among them.
+QUALIFIERS = {
+    "monetary": ("low spend", "mid spend", "high spend"),
+    "frequency": ("rare buyers", "regular buyers", "frequent buyers"),
+    "recency": ("long gone", "fading", "most recent"),
+    "tenure": ("newest", "established", "longest-standing"),
+}
 TOP = 3
 
 
 def _level(score: float) -> str:
     return "low" if score < LOW else "high" if score >= HIGH else "mid"
+
+
+def _absolute_level(measure: str, median: float) -> str:
+    """The level a median earns on its own; NaN (no purchases) is low."""
+    if measure == "recency":
+        return "high" if median <= RECENT_DAYS else "mid" if median <= LAPSED_DAYS else "low"
+    return "high" if median >= FREQUENT else "mid" if median >= REPEAT else "low"
+
+
+def _lower(a: str, b: str) -> str:
+    return min(a, b, key=LEVELS.index)
 
 
 def midrank_percentile(values: np.ndarray, point: float) -> float:
@@ -82,47 +136,91 @@ def rfm_scores(medians: Mapping[str, float], rfm: pd.DataFrame) -> dict[str, flo
     return scores
 
 
-def segment_name(scores: Mapping[str, float]) -> str:
-    """The plain-language name for one segment's RFM scores (see the module docstring)."""
-    recency, frequency = _level(scores["recency"]), _level(scores["frequency"])
-    monetary, tenure = _level(scores["monetary"]), _level(scores["tenure"])
+def segment_name(scores: Mapping[str, float], medians: Mapping[str, float]) -> str:
+    """The plain-language name for one segment's RFM scores and medians (module docstring)."""
+    recency = _lower(_level(scores["recency"]), _absolute_level("recency", medians["recency"]))
+    frequency = _lower(
+        _level(scores["frequency"]), _absolute_level("frequency", medians["frequency"])
+    )
+    monetary = _level(scores["monetary"])
     name = _GRID[(recency, frequency)]
-    if name == "new" and tenure != "low":
+    if name == "new" and not (_level(scores["tenure"]) == "low" and medians["tenure"] <= NEW_DAYS):
         name = "promising"
     if recency == "high" and frequency == "high" and monetary == "high":
         return "champions"
     return f"high-value {name}" if monetary == "high" else name
 
 
+def suggested_action(name: str) -> str:
+    """The one-line action for a name :func:`segment_name` gives ("" for other names)."""
+    return ACTIONS.get(name.removeprefix("high-value "), "")
+
+
 def unique_names(
-    names: Mapping[int, str], strength: Mapping[int, float] | None = None
+    names: Mapping[int, str], scores: Mapping[int, Mapping[str, float]]
 ) -> dict[int, str]:
-    """Suffix repeated names with " 2", " 3"…: the strongest segment (else the lowest id)
-    keeps the plain name, so "champions" is the best of the champions."""
-    seen: dict[str, int] = {}
-    out = {}
-    order = sorted(names, key=lambda s: (-strength[s], s)) if strength else sorted(names)
-    for segment in order:
-        name = names[segment]
-        seen[name] = seen.get(name, 0) + 1
-        out[segment] = name if seen[name] == 1 else f"{name} {seen[name]}"
-    return out
+    """Names made unique with distinguishing words, never numbers.
+
+    Segments sharing a name are told apart by the measure of :data:`QUALIFIERS` on which
+    their scores spread most; those still alike get a word from the next measure too
+    ("lost (low spend, newest)"). Only segments alike on every measure fall back to their id.
+    """
+    groups: dict[str, list[int]] = {}
+    for segment, name in names.items():
+        groups.setdefault(name, []).append(segment)
+    words: dict[int, list[str]] = {s: [] for s in names}
+    for members in groups.values():
+        if len(members) > 1:
+            _tell_apart(sorted(members), scores, list(QUALIFIERS), words)
+    return {s: f"{name} ({', '.join(words[s])})" if words[s] else name for s, name in names.items()}
 
 
-def name_segments(profiles: pd.DataFrame, rfm: pd.DataFrame | None) -> dict[int, str]:
-    """Unique names for the segments of ``profiles`` (indexed by segment id)."""
+def _tell_apart(
+    members: list[int],
+    scores: Mapping[int, Mapping[str, float]],
+    measures: list[str],
+    words: dict[int, list[str]],
+) -> None:
+    """Add to ``words`` until the ``members`` (all of one name) differ."""
+    values = {m: [np.nan_to_num(scores[s][m], nan=-1.0) for s in members] for m in measures}
+    usable = [m for m in measures if max(values[m]) > min(values[m])]
+    if not usable:
+        for s in members:
+            words[s].append(f"segment {s}")
+        return
+    measure = max(usable, key=lambda m: max(values[m]) - min(values[m]))  # first of equals
+    distinct = sorted(set(values[measure]))
+    k = len(distinct)
+    by_word: dict[str, list[int]] = {}
+    for s, value in zip(members, values[measure], strict=True):
+        i = distinct.index(value)
+        word = QUALIFIERS[measure][2 * i // (k - 1) if k <= 3 else 3 * i // k]
+        words[s].append(word)
+        by_word.setdefault(word, []).append(s)
+    rest = [m for m in measures if m != measure]
+    for alike in by_word.values():
+        if len(alike) > 1:
+            _tell_apart(alike, scores, rest, words)
+
+
+def name_segments(profiles: pd.DataFrame, rfm: pd.DataFrame | None) -> pd.DataFrame:
+    """Unique ``name`` and suggested ``action`` for the segments of ``profiles``
+    (indexed by segment id)."""
+    ids = [int(s) for s in profiles.index]
     if rfm is None:
-        return {int(s): f"segment {s}" for s in profiles.index}
-    scores = {
-        int(segment): rfm_scores({m: row[f"{m}_median"] for m in RFM_MEASURES}, rfm)
-        for segment, row in profiles.iterrows()
+        return pd.DataFrame(
+            {"name": [f"segment {s}" for s in ids], "action": ""}, index=profiles.index
+        )
+    medians = {
+        int(s): {m: row[f"{m}_median"] for m in RFM_MEASURES} for s, row in profiles.iterrows()
     }
-    names = {segment: segment_name(score) for segment, score in scores.items()}
-    strength = {
-        segment: float(np.nanmean([score["recency"], score["frequency"], score["monetary"]]))
-        for segment, score in scores.items()
-    }
-    return unique_names(names, strength)
+    scores = {s: rfm_scores(medians[s], rfm) for s in ids}
+    names = {s: segment_name(scores[s], medians[s]) for s in ids}
+    unique = unique_names(names, scores)
+    return pd.DataFrame(
+        {"name": [unique[s] for s in ids], "action": [suggested_action(names[s]) for s in ids]},
+        index=profiles.index,
+    )
 
 
 def _top_values(values: np.ndarray, segments: np.ndarray, ids: list[int]) -> dict[int, str]:
@@ -148,9 +246,11 @@ def segment_profiles(
     segments: np.ndarray | pd.Series,
     names: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per segment: size, share, RFM means/medians, top event types and items, name.
+    """One row per segment: name, suggested action, size, share, RFM means/medians, top
+    event types and items.
 
-    ``names`` overrides the derived names (e.g. after a rename).
+    ``names`` overrides the derived names (e.g. after a rename); the action still follows
+    the segment's RFM profile.
     """
     segments = np.asarray(segments)
     if len(segments) != len(frame):
@@ -174,7 +274,8 @@ def segment_profiles(
         profiles["top_events"] = pd.Series(_top_values(events.event, owner_segment, ids))
         profiles["top_items"] = pd.Series(_top_values(events.item, owner_segment, ids))
     derived = name_segments(profiles, rfm)
-    profiles.insert(0, "name", [{**derived, **(names or {})}[s] for s in ids])
+    profiles.insert(0, "name", [(names or {}).get(s, derived.at[s, "name"]) for s in ids])
+    profiles.insert(1, "action", derived["action"])
     return profiles
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +11,13 @@ import pytest
 from segframe.data import load_customers
 from segframe.errors import SegframeError
 from segframe.profiles import (
+    _GRID,
     apply_names,
     midrank_percentile,
     parse_names,
     segment_name,
     segment_profiles,
+    suggested_action,
     unique_names,
 )
 
@@ -47,12 +51,58 @@ def test_midrank_percentile_counts_ties_half():
     ],
 )
 def test_names_follow_the_recency_frequency_grid(given, name):
-    assert segment_name(given) == name
+    assert segment_name(given, ANY_RANK) == name
 
 
-def test_repeated_names_get_suffixes_in_segment_order():
-    names = unique_names({3: "loyal", 0: "lost", 1: "loyal", 2: "loyal"})
-    assert names == {0: "lost", 1: "loyal", 2: "loyal 2", 3: "loyal 3"}
+#: Medians that pass every absolute threshold, so the ranks alone decide.
+ANY_RANK = {"recency": 0.0, "frequency": 50.0, "monetary": 1.0, "tenure": 10.0}
+
+
+@pytest.mark.parametrize(
+    ("medians", "name"),
+    [
+        ({"recency": 147.0, "frequency": 2.0}, "hibernating"),  # CDNOW's former "champions 2"
+        ({"recency": 31.0, "frequency": 4.0}, "loyal"),
+        ({"recency": 30.0, "frequency": 3.0}, "promising"),
+        ({"recency": 91.0, "frequency": 1.0}, "lost"),
+        ({"recency": 60.0, "frequency": 1.0}, "about to sleep"),
+        ({"recency": float("nan"), "frequency": 0.0}, "lost"),
+    ],
+)
+def test_absolute_thresholds_cap_what_ranks_earn(medians, name):
+    top_ranks = scores(0.95, 0.95, monetary=0.5)
+    assert segment_name(top_ranks, {**ANY_RANK, **medians}) == name
+
+
+def test_new_needs_a_short_tenure_in_days_too():
+    recent_first_buy = scores(0.9, 0.1, tenure=0.1)
+    assert segment_name(recent_first_buy, {**ANY_RANK, "frequency": 1.0}) == "new"
+    long_ago = {**ANY_RANK, "frequency": 1.0, "tenure": 200.0}
+    assert segment_name(recent_first_buy, long_ago) == "promising"
+
+
+def test_every_name_has_a_suggested_action():
+    for name in {*_GRID.values(), "champions"}:
+        assert suggested_action(name) and suggested_action(f"high-value {name}")
+    assert suggested_action("VIP") == ""
+
+
+def test_repeated_names_get_words_from_the_measure_that_differs_most():
+    spend = {0: 0.2, 1: 0.9, 2: 0.5, 3: 0.5}
+    given = {s: scores(0.1, 0.1, monetary=m, tenure=0.1 * s) for s, m in spend.items()}
+    names = unique_names({0: "lost", 1: "lost", 2: "lost", 3: "loyal"}, given)
+    assert names == {0: "lost (low spend)", 1: "lost (high spend)", 2: "lost (mid spend)",
+                     3: "loyal"}  # fmt: skip
+    assert not any(re.search(r"\d", n) for n in names.values())
+
+
+def test_segments_alike_on_the_widest_measure_are_split_on_the_next():
+    given = {0: scores(0.1, 0.1, 0.1, 0.2), 1: scores(0.1, 0.1, 0.1, 0.8),
+             2: scores(0.1, 0.1, 0.9, 0.5)}  # fmt: skip
+    names = unique_names(dict.fromkeys(given, "lost"), given)
+    assert names[2] == "lost (high spend)"
+    assert names[0] == "lost (low spend, newest)"
+    assert names[1] == "lost (low spend, longest-standing)"
 
 
 def shop() -> tuple[pd.DataFrame, np.ndarray]:
@@ -83,6 +133,7 @@ def test_profiles_measure_rfm_and_name_segments():
     assert best["top_events"] == "purchase 83%, view 17%"
     assert lapsed["top_items"] == "books 100%"
     assert best["name"] == "champions" and lapsed["name"] == "lost"
+    assert best["action"] == suggested_action("champions")
 
 
 def test_given_names_override_derived_ones():
