@@ -35,6 +35,8 @@ low           lost            hibernating     at risk
 ============  ==============  ==============  ==================================
 
 \\* "new" when tenure is also low (a recent first purchase), else "promising".
+A segment whose median customer never bought (events, but no purchases) is "window
+shoppers", or "lost" when its recency is low.
 Segments whose monetary score is high get the prefix "high-value" (except champions).
 When several segments earn the same name, each gets a distinguishing word in brackets
 from the measure on which they differ most — "lost (high spend)" and "lost (low
@@ -89,6 +91,7 @@ ACTIONS = {
     "at risk": "Win them back personally: they used to buy often; a strong offer pays here.",
     "hibernating": "Cheap reactivation only: a reminder campaign, no costly incentives.",
     "lost": "Leave out of paid campaigns; at most a low-cost win-back attempt.",
+    "window shoppers": "Convert them: remind them of what they viewed; a first-order offer.",
 }
 #: Distinguishing words for segments that earn the same name, from the measure on which
 #: they differ most: (lowest, middle, highest) score among them.
@@ -143,6 +146,8 @@ def segment_name(scores: Mapping[str, float], medians: Mapping[str, float]) -> s
         _level(scores["frequency"]), _absolute_level("frequency", medians["frequency"])
     )
     monetary = _level(scores["monetary"])
+    if medians["frequency"] < 1:  # active, perhaps, but the median customer never bought
+        return "lost" if recency == "low" else "window shoppers"
     name = _GRID[(recency, frequency)]
     if name == "new" and not (_level(scores["tenure"]) == "low" and medians["tenure"] <= NEW_DAYS):
         name = "promising"

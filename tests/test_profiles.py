@@ -67,6 +67,8 @@ ANY_RANK = {"recency": 0.0, "frequency": 50.0, "monetary": 1.0, "tenure": 10.0}
         ({"recency": 91.0, "frequency": 1.0}, "lost"),
         ({"recency": 60.0, "frequency": 1.0}, "about to sleep"),
         ({"recency": float("nan"), "frequency": 0.0}, "lost"),
+        ({"recency": 12.0, "frequency": 0.0}, "window shoppers"),
+        ({"recency": 120.0, "frequency": 0.0}, "lost"),
     ],
 )
 def test_absolute_thresholds_cap_what_ranks_earn(medians, name):
@@ -82,7 +84,7 @@ def test_new_needs_a_short_tenure_in_days_too():
 
 
 def test_every_name_has_a_suggested_action():
-    for name in {*_GRID.values(), "champions"}:
+    for name in {*_GRID.values(), "champions", "window shoppers"}:
         assert suggested_action(name) and suggested_action(f"high-value {name}")
     assert suggested_action("VIP") == ""
 
