@@ -190,7 +190,7 @@ h2.part{font-size:1.4em;margin-top:2.5em;border-bottom:3px solid #4e79a7;color:#
  background:#fafafa;overflow-wrap:anywhere}.card p{margin:.3em 0}
 .card .subtitle,.hint,.median{color:#666;font-size:.9em}
 .share{height:6px;background:#e6e6e6;border-radius:3px}.share span{display:block;height:6px;
- background:#4e79a7;border-radius:3px}.action{border-top:1px solid #ddd;padding-top:.4em}
+ border-radius:3px}.action{border-top:1px solid #ddd;padding-top:.4em}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 12px;margin:.4em 0}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:13px;width:100%}td,th{border:1px solid #ddd;
@@ -316,19 +316,18 @@ def _supervised(record: StoredPipeline, study: optuna.Study) -> tuple[list[str],
     y_true = np.asarray(holdout["y_true"])
     positive = y_true == holdout["positive_index"]
     proba = np.asarray(holdout["positive_proba"])
-    summary = supervised_summary(details, holdout, record.holdout_f1, record.holdout_auc)
-    analyst = [_section("In short", "in-short", summary)]
+    intro = supervised_summary(details, holdout, record.holdout_f1, record.holdout_auc)
     curves = []
     if len(classes) == 2 and positive.any() and not positive.all():
         gain = gains_table(positive, proba)
         positive_label = f"{details['target']} = {details['positive']}"
-        gained = gains_summary(gain, positive_label)
-        plot = charts.chart(charts.gains(gain, positive_label), "plot-gains")
-        analyst[0] = _section("In short", "in-short", summary + gained + plot)
+        intro += gains_summary(gain, positive_label)
+        intro += charts.chart(charts.gains(gain, positive_label), "plot-gains")
         curves = [
             charts.chart(charts.roc(positive, proba), "plot-roc"),
             charts.chart(charts.precision_recall(positive, proba), "plot-pr"),
         ]
+    analyst = [_section("In short", "in-short", intro)]
     if "segments" in holdout:
         analyst.append(
             _section("Predicted segments (holdout)", "segments",
@@ -340,7 +339,9 @@ def _supervised(record: StoredPipeline, study: optuna.Study) -> tuple[list[str],
         for name, value in holdout.get("feature_importance", [])
     ]
     importance = (
-        charts.chart(charts.feature_importance(features), "plot-importance")
+        charts.chart(
+            charts.feature_importance(features, bool(details.get("ensemble"))), "plot-importance"
+        )
         if features
         else _note("This model exposes no feature importance.")
     )
@@ -378,7 +379,7 @@ def _segmentation(record: StoredPipeline, study: optuna.Study) -> tuple[list[str
                  charts.chart(charts.history(study, {"silhouette": "silhouette",
                                                      "stability (ARI)": "stability"}),
                               "plot-history")),
-        _section("Which search parameters mattered", "importance",
+        _section("Search parameters", "importance",
                  _chart_or_note(importances, "plot-param-importance")),
     ]  # fmt: skip
     return analyst, science

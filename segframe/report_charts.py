@@ -119,7 +119,7 @@ def history(study: optuna.Study, metrics: Mapping[str, str]) -> go.Figure:
             )
         )  # fmt: skip
     fig.update_yaxes(title_text="score")
-    return _integer_trials(_style(fig, "Optimisation history"), trials)
+    return _integer_trials(_style(fig, "Each trial's scores; lines: the best so far"), trials)
 
 
 def pareto(study: optuna.Study, winner: int) -> go.Figure:
@@ -144,7 +144,7 @@ def pareto(study: optuna.Study, winner: int) -> go.Figure:
                 name=f"winner (trial {winner})", hoverinfo="name",
             )
         )  # fmt: skip
-    return _style(fig, "F1–AUC Pareto front")
+    return _style(fig, "The front: trials that no other trial beats on both F1 and AUC")
 
 
 def param_importances(
@@ -166,8 +166,8 @@ def param_importances(
     if not bars:
         return "Optuna cannot rank the parameters yet: no parameter varied between trials."
     fig.update_yaxes(automargin=True, title_text="")
-    fig.update_xaxes(title_text=f"importance for {label} (fANOVA)")
-    return _style(fig, "Which search parameters mattered", 120 + 24 * bars)
+    fig.update_xaxes(title_text="importance (fANOVA over the trials)")
+    return _style(fig, f"Search parameters by importance for {label}", 120 + 24 * bars)
 
 
 # --- from the winner's holdout predictions -----------------------------------------------------
@@ -283,15 +283,17 @@ def gains(gain: Mapping[str, Sequence[float]], positive_label: str) -> go.Figure
     return _style(fig, "", 420).update_layout(margin={"t": 40})
 
 
-def feature_importance(rows: Sequence[tuple[str, float]]) -> go.Figure:
-    """Horizontal bars, largest on top, full feature names."""
+def feature_importance(rows: Sequence[tuple[str, float]], ensemble: bool) -> go.Figure:
+    """Horizontal bars, largest on top, full feature names (an ensemble: its heaviest member,
+    the one :func:`segframe.report.feature_importance` reads)."""
     names = [plain(name) for name, _ in rows][::-1]
     values = [value for _, value in rows][::-1]
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=qualitative.Plotly[1],
                            hovertemplate="%{y}: %{x:.4g}<extra></extra>"))  # fmt: skip
     fig.update_yaxes(automargin=True, type="category")
     fig.update_xaxes(title_text="importance")
-    return _style(fig, "Feature importance of the winning model", 120 + 24 * len(rows))
+    whose = "the ensemble's heaviest member" if ensemble else "the winning model"
+    return _style(fig, f"Feature importance in {whose}", 120 + 24 * len(rows))
 
 
 # --- from a segmentation -----------------------------------------------------------------------
@@ -317,4 +319,4 @@ def projection(points: Mapping[str, Any], names: Mapping[str, str]) -> go.Figure
         )  # fmt: skip
     fig.update_xaxes(title_text=labels[0])
     fig.update_yaxes(title_text=labels[1])
-    return _style(fig, "Customers by segment (PCA projection of the clustering space)", 460)
+    return _style(fig, "PCA projection of the space the segments were clustered in", 460)

@@ -43,6 +43,7 @@ class Card:
 def card(row: Mapping[str, Any], view: Card) -> str:
     """One segment's card."""
     segment = int(row["segment"])
+    color = segment_color(segment)
     facts = "".join(
         f"<dt>{label}</dt><dd>{_number(row.get(column), template)}</dd>"
         for label, column, template in RFM_FACTS
@@ -57,7 +58,8 @@ def card(row: Mapping[str, Any], view: Card) -> str:
         f"<h3>{escape(view.title)}</h3>",
         f'<p class="subtitle">{escape(view.subtitle)}</p>' if view.subtitle else "",
         f'<p class="size"><b>{row["size"]:,}</b> customers · <b>{pct(row["share"], 1)}</b></p>',
-        f'<div class="share"><span style="width:{row["share"] * 100:.1f}%"></span></div>',
+        f'<div class="share"><span style="width:{row["share"] * 100:.1f}%;background:{color}">'
+        "</span></div>",
         f'<p class="note">{escape(view.note)}</p>' if view.note else "",
         f'<p class="median">Median customer</p><dl class="rfm">{facts}</dl>' if facts else "",
         tops,
@@ -67,7 +69,7 @@ def card(row: Mapping[str, Any], view: Card) -> str:
     ]
     return (
         f'<article class="card" id="segment-card-{segment}" '
-        f'style="border-top-color:{segment_color(segment)}">{"".join(parts)}</article>'
+        f'style="border-top-color:{color}">{"".join(parts)}</article>'
     )
 
 

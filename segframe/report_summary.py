@@ -19,8 +19,8 @@ DECILES = 10
 
 
 def pct(share: float, digits: int = 0) -> str:
-    """``0.6129`` -> ``"61 %"`` (with ``digits`` decimals)."""
-    return f"{share * 100:.{digits}f} %"
+    """``0.6129`` -> ``"61 %"`` (with ``digits`` decimals), a no-break space before the sign."""
+    return f"{share * 100:.{digits}f}\u00a0%"
 
 
 def gains_table(positive: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
@@ -107,9 +107,10 @@ def gains_summary(gain: Mapping[str, Any], label: str) -> str:
     """The top-decile and top-20 % figures in words (HTML)."""
     who = f"the customers with {html.escape(label)}"
     return (
-        f'<p id="gains-summary">Contact customers in order of score: the top 10 % by score '
-        f"hold {_strong(pct(gain['top10']))} of {who} ({gain['top10'] / 0.1:.1f} times what a "
-        f"random 10 % would), and the top 20 % hold {_strong(pct(gain['top20']))}.</p>"
+        f'<p id="gains-summary">Contact customers in order of score: the top {pct(0.1)} by '
+        f"score hold {_strong(pct(gain['top10']))} of {who} ({gain['top10'] / 0.1:.1f} times "
+        f"what a random {pct(0.1)} would), and the top {pct(0.2)} hold "
+        f"{_strong(pct(gain['top20']))}.</p>"
     )
 
 

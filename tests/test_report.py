@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import shutil
@@ -92,7 +93,7 @@ def test_segmentation_report_has_cards_table_and_projection(studies):
     for row in rows:
         card = re.search(rf'<article class="card" id="segment-card-{row["segment"]}".*?</article>',
                          page, re.S).group(0)  # fmt: skip
-        assert f"{row['share'] * 100:.1f} %" in card
+        assert f"{row['share'] * 100:.1f}\u00a0%" in card
         assert "days ago" in card and "Customer for" in card
         assert "Suggested action:" in card
     assert "&lt;i&gt;VIP&lt;/i&gt; &amp; co" in page and SEGMENT_NAME not in page
@@ -206,7 +207,7 @@ def body_number(dom: str, name: str) -> int:
 
 def text_of(dom: str, element_id: str) -> str:
     inner = re.search(rf'<p id="{element_id}">(.*?)</p>', dom, re.S).group(1)
-    return re.sub(r"<[^>]+>", "", inner)
+    return html.unescape(re.sub(r"<[^>]+>", "", inner)).replace("\u00a0", " ")
 
 
 @needs_chromium
