@@ -449,7 +449,7 @@ def render_report(study: str, storage: str = DEFAULT_STORAGE) -> str:
         f"{record.trial_number}</p>"
         f'<pre id="page-errors"></pre>{"".join(analyst)}'
         '<h2 class="part" id="details">Details for the data scientist</h2>'
-        f"{_section('Winner', 'summary', facts)}{''.join(science)}</body></html>"
+        f"{_section('Winner', 'winner', facts)}{''.join(science)}</body></html>"
     )
 
 
