@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import html
-import math
 import re
-import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +12,16 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState, create_trial
+from report_browser import (
+    Charts,
+    body_number,
+    check_page,
+    check_summary_numbers,
+    console_lines,
+    errors_box,
+    needs_chromium,
+    render,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -30,8 +35,6 @@ from segframe.storage import stored_winner
 SUPERVISED_PLOTS = {"plot-gains", "plot-history", "plot-pareto", "plot-roc", "plot-pr",
                     "plot-confusion", "plot-importance"}  # fmt: skip
 SEGMENT_PLOTS = {"plot-history", "plot-projection"}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 #: A failure reason longer than any cut-off, with markup that must show as text.
 REASON = "ValueError: <b>bold</b> & " + "a long explanation " * 30 + "END-OF-REASON"
 SEGMENT_NAME = "<i>VIP</i> & co"
@@ -142,104 +145,17 @@ def test_profiles_of_a_supervised_studys_predictions(studies):
 # --- in a real browser --------------------------------------------------------------------------
 
 
-class Charts(HTMLParser):
-    """Plotly chart divs of a dumped DOM: whether plotly marked each drawn and put its
-    ``svg.main-svg`` inside."""
-
-    VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                      "source", "track", "wbr"})  # fmt: skip
-
-    def __init__(self, dom: str) -> None:
-        super().__init__()
-        self.stack: list[tuple[str, str | None]] = []
-        self.drawn: dict[str, bool] = {}
-        self.classes: dict[str, list[str]] = {}
-        self.feed(dom)
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        classes = (attributes.get("class") or "").split()
-        chart = None
-        if tag == "div" and "plotly-graph-div" in classes:
-            chart = attributes["id"]
-            self.drawn[chart], self.classes[chart] = False, classes
-        if tag == "svg" and "main-svg" in classes:
-            for _, inside in self.stack:
-                if inside is not None:
-                    self.drawn[inside] = "js-plotly-plot" in self.classes[inside]
-        if tag not in self.VOID:
-            self.stack.append((tag, chart))
-
-    def handle_endtag(self, tag):
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i][0] == tag:
-                del self.stack[i:]
-                return
-
-
-def render(page: Path, profile: Path) -> tuple[str, str]:
-    """The DOM after load and Chromium's log, at 1,280 px wide, with the network cut off
-    (every request goes to a dead proxy)."""
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-        "--enable-logging=stderr", "--v=0", "--window-size=1280,2000",
-        "--virtual-time-budget=10000", f"--user-data-dir={profile}", "--dump-dom", page.as_uri(),
-    ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout, out.stderr
-
-
-def console_lines(log: str) -> list[str]:
-    """Messages the page wrote to the console (errors, warnings, logs: the page writes none)."""
-    return [line for line in log.splitlines() if ":CONSOLE" in line]
-
-
-def errors_box(dom: str) -> str:
-    return re.search(r'<pre id="page-errors">(.*?)</pre>', dom, re.S).group(1)
-
-
-def body_number(dom: str, name: str) -> int:
-    return int(re.search(rf'<body[^>]* data-{name}="(\d+)"', dom).group(1))
-
-
-def text_of(dom: str, element_id: str) -> str:
-    inner = re.search(rf'<p id="{element_id}">(.*?)</p>', dom, re.S).group(1)
-    return html.unescape(re.sub(r"<[^>]+>", "", inner)).replace("\u00a0", " ")
-
-
 @needs_chromium
 @pytest.mark.parametrize(("study", "plots"), [("sup", SUPERVISED_PLOTS), ("seg", SEGMENT_PLOTS)])
 def test_report_draws_every_chart_offline_without_errors_at_1280px(studies, tmp_path, study, plots):
     dom, log = render(write_report(study, tmp_path / f"{study}.html", studies), tmp_path / "p")
-    assert 'data-ready="yes"' in dom  # the page's script ran
-    assert errors_box(dom) == "" and console_lines(log) == []
-    drawn = Charts(dom).drawn
-    assert set(drawn) >= plots and all(drawn.values()), drawn
-    assert body_number(dom, "scroll-width") <= body_number(dom, "client-width") <= 1280
+    check_page(dom, log, plots)
     if study == "seg":
         rows = stored_winner("seg", studies).details["profiles"]
         assert len(re.findall(r'<article class="card" id="segment-card-\d+"', dom)) == len(rows)
         assert "<i>VIP" not in dom  # the name shows as text in the cards and the legend
     else:
         check_summary_numbers(dom, stored_winner("sup", studies).details)
-
-
-def check_summary_numbers(dom: str, details: dict) -> None:
-    """The plain-language numbers, recomputed here from the stored holdout predictions."""
-    holdout = details["holdout_predictions"]
-    positive = np.asarray(holdout["y_true"]) == holdout["positive_index"]
-    ranks = pd.Series(holdout["positive_proba"]).rank(method="first", ascending=False)
-    summary, gains = text_of(dom, "summary"), text_of(dom, "gains-summary")
-    assert f"{len(positive):,} holdout customers" in summary
-    assert f"{positive.mean() * 100:.1f} % have {details['target']} = 1" in summary
-    assert f"at least {details['threshold']:.2f}" in summary
-    for share in (10, 20):
-        top = positive[(ranks <= math.ceil(share / 100 * len(positive))).to_numpy()]
-        found = top.sum() / positive.sum()
-        assert re.search(rf"top {share} % (by score )?hold {found * 100:.0f} %", gains), gains
 
 
 @needs_chromium
