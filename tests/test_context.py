@@ -259,6 +259,7 @@ def context() -> SearchContext:
                     "logreg",
                     "xgboost",
                     "lightgbm",
+                    "catboost",
                     "extra_trees",
                     "random_forest",
                     "hist_gradient_boosting",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from segframe_catboost import CatBoostModel
 from segframe_lightgbm import LightGBMClassifier
 from segframe_sklearn import HistGradientBoosting
 from segframe_xgboost import XGBoostClassifier
@@ -28,10 +29,18 @@ from segframe.plugin import EARLY_STOPPING_ROUNDS, Component, SearchContext, Sta
 from segframe.registry import Registry
 from segframe.space import PipelineSpace
 
-MODELS = ["lightgbm", "xgboost", "logreg", "random_forest", "extra_trees", "hist_gradient_boosting"]
+MODELS = [
+    "lightgbm",
+    "catboost",
+    "xgboost",
+    "logreg",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+]
 #: what joins a search unasked while LightGBM is installed
-DEFAULT = {"lightgbm", "xgboost", "logreg", "extra_trees"}
-BOOSTERS = {"lightgbm": LightGBMClassifier, "xgboost": XGBoostClassifier}
+DEFAULT = {"lightgbm", "catboost", "xgboost", "logreg", "extra_trees"}
+BOOSTERS = {"lightgbm": LightGBMClassifier, "catboost": CatBoostModel, "xgboost": XGBoostClassifier}
 HAS_LIGHTGBM = importlib.util.find_spec("lightgbm") is not None
 
 
@@ -141,8 +150,8 @@ def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where)
     assert {c.name for c in defaults} >= DEFAULT
     assert not {"hist_gradient_boosting", "random_forest"} & {c.name for c in defaults}
     ranked = sorted((s.rank, c.name) for c in defaults for s in c.starts(ctx))
-    assert len(ranked) == 5
-    assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
+    assert len(ranked) == 6
+    assert [name for _, name in ranked[:4]] == ["lightgbm", "catboost", "xgboost", "logreg"]
 
 
 @pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting"])
@@ -172,31 +181,45 @@ def test_the_starts_follow_the_data(registry) -> None:
     assert xgb.space(optuna.create_study().ask(), context(device="gpu"))["device"] == "cuda"
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+def validation_losses(name: str, model: Any) -> list[float]:
+    """The loss on the held-back rows after every tree, as the booster's library kept it."""
+    if name == "catboost":
+        history = model.model_.get_evals_result()["validation"]
+    elif name == "lightgbm":
+        history = model.model_.evals_result_
+    else:
+        history = model.model_.evals_result()
+    if name != "catboost":
+        history = next(iter(history.values()))
+    (losses,) = history.values()
+    return list(losses)
+
+
+@pytest.mark.parametrize("name", list(BOOSTERS))
 def test_boosters_stop_early_on_easy_data(name) -> None:
     if name == "lightgbm":
         pytest.importorskip("lightgbm")
     X, y = data(n=1000, sep=2.0)
     model = BOOSTERS[name](max_trees=1000).fit(X, y)
-    history = model.model_.evals_result_ if name == "lightgbm" else model.model_.evals_result()
-    (losses,) = next(iter(history.values())).values()
+    losses = validation_losses(name, model)
     assert len(losses) < 1000  # it stopped, not hit the maximum
     assert 0 < model.best_iteration_ == len(losses) - EARLY_STOPPING_ROUNDS
     assert np.argmin(losses) + 1 == model.best_iteration_
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("name", list(BOOSTERS))
 def test_weighted_boosters_stop_on_the_weighted_loss(name) -> None:
     if name == "lightgbm":
         pytest.importorskip("lightgbm")
     X, y = data(n=1000)
-    weighted = {"class_weight": "balanced"} if name == "lightgbm" else {"balance": True}
+    weighted = {"balance": True} if name == "xgboost" else {"class_weight": "balanced"}
     model = BOOSTERS[name](**weighted).fit(X, y)
-    history = model.model_.evals_result_ if name == "lightgbm" else model.model_.evals_result()
-    (losses,) = next(iter(history.values())).values()
-    _, valid = inner_split(X, y)
+    losses = validation_losses(name, model)
+    fit, valid = inner_split(X, y)
     if name == "lightgbm":
         weights = compute_sample_weight("balanced", y[valid])
+    elif name == "catboost":  # the held-back rows weighted by the fitted rows' class counts
+        weights = np.where(y[valid] == 1, (y[fit] == 0).sum() / (y[fit] == 1).sum(), 1.0)
     else:
         weights = np.where(y[valid] == 1, (y == 0).sum() / (y == 1).sum(), 1.0)
     proba = model.predict_proba(X[valid])
@@ -214,7 +237,7 @@ def test_hist_gradient_boosting_stops_early_on_easy_data() -> None:
 
 
 @pytest.mark.parametrize("rows", [30, 60])
-@pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
+@pytest.mark.parametrize("name", list(BOOSTERS))
 def test_boosters_fall_back_to_a_fixed_tree_count_on_tiny_data(name, rows) -> None:
     if name == "lightgbm":
         pytest.importorskip("lightgbm")
@@ -247,6 +270,7 @@ def test_a_pickled_model_predicts_the_same(registry, name) -> None:
     [
         XGBoostClassifier(max_trees=20, fallback_trees=10),
         LightGBMClassifier(max_trees=20, fallback_trees=10),
+        CatBoostModel(max_trees=20, fallback_trees=10),
         HistGradientBoosting(max_trees=20, fallback_trees=10),
     ]
 )
