@@ -104,6 +104,22 @@ def test_segmentation_report_has_cards_table_and_projection(studies):
     assert "plot-roc" not in page and "plot-gains" not in page
 
 
+def test_multiclass_report_says_how_often_the_class_is_right(small_demo, storage):
+    frame = small_demo.frame.drop(columns="channel")
+    shop = CustomerData(frame, small_demo.frame["channel"], small_demo.id_column, "channel")
+    segframe.search(shop, storage=storage, study="multi", trials=2, models=["logreg"])
+    page = render_report("multi", storage)
+    holdout = stored_winner("multi", storage).details["holdout_predictions"]
+    truth, guess = np.asarray(holdout["y_true"]), np.asarray(holdout["y_pred"])
+    summary = re.search(r'<p id="summary">(.*?)</p>', page, re.S).group(1)
+    assert "which of 4 classes of <strong>channel</strong>" in summary
+    assert f"right class for <strong>{np.mean(truth == guess) * 100:.0f}\u00a0%" in summary
+    largest = np.bincount(truth).max() / len(truth)
+    assert f"would be right for {largest * 100:.0f}\u00a0%" in summary
+    assert 'id="plot-gains"' not in page and 'id="plot-confusion"' in page
+    assert len(re.findall(r'<article class="card"', page)) == len(set(guess))
+
+
 @pytest.mark.parametrize(
     ("name", "readable"),
     [
