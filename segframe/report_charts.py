@@ -51,6 +51,7 @@ def plain(text: Any) -> str:
 
 
 def segment_color(segment: int) -> str:
+    """One colour per segment id, the same on its card and in the projection."""
     return PALETTE[segment % len(PALETTE)]
 
 
@@ -100,6 +101,7 @@ def history(study: optuna.Study, metrics: Mapping[str, str]) -> go.Figure:
     """
     trials = study.get_trials(deepcopy=False)
     done = _complete(trials, list(metrics.values()))
+    numbers = [t.number for t in done]
     fig = go.Figure()
     for i, (label, key) in enumerate(metrics.items()):
         color = qualitative.Plotly[i]
@@ -110,7 +112,6 @@ def history(study: optuna.Study, metrics: Mapping[str, str]) -> go.Figure:
             if trace.x is None or not len(trace.x):
                 continue  # an empty "infeasible trials" series
             fig.add_trace(trace.update(name=label, marker={"color": color}))
-        numbers = [t.number for t in done]
         best = np.maximum.accumulate([t.user_attrs[key] for t in done]) if done else []
         fig.add_trace(
             go.Scatter(
