@@ -268,13 +268,13 @@ def segment_profiles(
     profiles["size"] = [int(sizes[s]) for s in ids]
     profiles["share"] = profiles["size"] / len(segments)
     rfm = None
-    if EVENTS in frame.columns:
+    events = event_arrays(frame) if EVENTS in frame.columns else None
+    if events is not None and len(events.timestamp):  # customers without any event: no RFM
         rfm = customer_rfm(frame)
         grouped = rfm.groupby(segments)
         for measure, column in RFM_MEASURES.items():
             profiles[f"{measure}_mean"] = grouped[column].mean().reindex(ids)
             profiles[f"{measure}_median"] = grouped[column].median().reindex(ids)
-        events = event_arrays(frame)
         owner_segment = segments[events.owner]
         profiles["top_events"] = pd.Series(_top_values(events.event, owner_segment, ids))
         profiles["top_items"] = pd.Series(_top_values(events.item, owner_segment, ids))

@@ -153,6 +153,14 @@ def test_without_events_segments_are_numbered_and_sized():
         segment_profiles(frame, np.array([0, 1]))
 
 
+def test_customers_with_an_empty_event_log_are_sized_not_named_by_rfm():
+    frame, _ = shop()
+    no_events = pd.Series([[]] * len(frame), index=frame.index, dtype=frame["events"].dtype)
+    profiles = segment_profiles(frame.assign(events=no_events), np.array([0, 1] * 4))
+    assert list(profiles["name"]) == ["segment 0", "segment 1"]
+    assert "recency_median" not in profiles
+
+
 def test_names_option_parsing_and_validation():
     assert parse_names(" 0=VIP, 3=Sleepers ") == {0: "VIP", 3: "Sleepers"}
     for bad in ("VIP", "x=VIP", "0="):
