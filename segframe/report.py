@@ -132,6 +132,14 @@ def readable_feature(name: str, columns: Sequence[str]) -> str:
 # --- trials -----------------------------------------------------------------------------------
 
 
+#: What a trial that did not complete says when it recorded no error of its own.
+STATE_NOTES = {
+    TrialState.PRUNED: "pruned: its first fold scored below the median first fold of the "
+    "trials before it",
+    TrialState.RUNNING: "still running (or its worker died before it could say so)",
+}
+
+
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
 
@@ -160,7 +168,8 @@ def trial_table(
             *(f'<td class="num">{_score(v)}</td>' for v in scores),
             f'<td class="num">{"" if seconds is None else f"{seconds:,.1f}"}</td>',
             f"<td>{t.state.name}</td>",
-            f'<td class="reason">{html.escape(errors.get(t.number, ""))}</td>',
+            f'<td class="reason">{html.escape(errors.get(t.number, STATE_NOTES.get(t.state, "")))}'
+            "</td>",
         ]
         rows.append(f'<tr class="state-{t.state.name.lower()}">{"".join(cells)}</tr>')
     failed = sum(t.state != TrialState.COMPLETE for t in trials)

@@ -45,7 +45,8 @@ def studies(small_demo, tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'study.db'}"
     segframe.search(small_demo, storage=url, study="sup", trials=3, models=["logreg", "xgboost"])
     failed = create_trial(state=TrialState.FAIL, user_attrs={"error": REASON, "seconds": 0.5})
-    optuna.load_study(study_name="sup", storage=url).add_trial(failed)
+    pruned = create_trial(state=TrialState.PRUNED, user_attrs={"seconds": 0.2})
+    optuna.load_study(study_name="sup", storage=url).add_trials([failed, pruned])
     unlabelled = CustomerData(small_demo.frame, None, small_demo.id_column, None)
     segframe.segment(unlabelled, storage=url, study="seg", trials=3, k=(2, 4),
                      names={0: SEGMENT_NAME})  # fmt: skip
@@ -87,7 +88,8 @@ def test_trial_table_gives_the_full_failure_reason_escaped(studies):
     table = re.search(r'<table id="trial-table".*?</table>', page, re.S).group(0)
     assert "ValueError: &lt;b&gt;bold&lt;/b&gt; &amp; " in table and "END-OF-REASON" in table
     assert "<b>bold" not in page
-    assert len(re.findall(r"<td>(COMPLETE|FAIL)</td>", table)) == 4
+    assert len(re.findall(r"<td>(COMPLETE|FAIL|PRUNED)</td>", table)) == 5
+    assert "pruned: its first fold scored below the median" in table
 
 
 def test_segmentation_report_has_cards_table_and_projection(studies):
