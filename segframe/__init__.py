@@ -5,16 +5,10 @@ The public API is what ``__all__`` lists; every other module is internal.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from segframe.components import CONTRACT_VERSION, Component, SearchContext
 from segframe.errors import DataError, IntegrityError, PluginError, SegframeError, StorageError
 from segframe.hookspecs import hookimpl, hookspec
-
-try:
-    __version__ = version("segframe")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from segframe.version import __version__
 
 
 def __getattr__(name: str):  # keep `import segframe` light: the engine loads on first use

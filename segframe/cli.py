@@ -18,7 +18,10 @@ from rich.text import Text
 
 from segframe.device import gpu_present
 from segframe.errors import SegframeError, shorten
-from segframe.storage import DEFAULT_STORAGE, STORAGE_FAULTS, redact, storage_failure
+from segframe.plan import DEFAULTS, SearchPlan
+from segframe.storage import STORAGE_FAULTS, redact, storage_failure
+
+DEFAULT_STORAGE = DEFAULTS.storage
 
 app = typer.Typer(
     help="AutoML for customer segmentation.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -54,6 +57,22 @@ DataOption = Annotated[Path | None, typer.Option(help="Customer table (CSV or Pa
 EventsOption = Annotated[Path | None, typer.Option(help="Event log (CSV or Parquet).")]
 IdOption = Annotated[str | None, typer.Option("--id", help="Customer id column.")]
 DemoOption = Annotated[bool, typer.Option(help="Use the built-in simulated shop.")]
+NJobsOption = Annotated[
+    int, typer.Option(help="Local worker processes; more can run elsewhere on --storage.")
+]
+ResumeOption = Annotated[
+    bool, typer.Option(help="Fail and retry the trials a killed run left running, now.")
+]
+TrialTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds one trial may run before it is stopped and failed (runs each trial in "
+        "a guarded child process; default: in-process, no limit)."
+    ),
+]
+TrialMemoryOption = Annotated[
+    int | None, typer.Option(help="Memory cap of one trial's guarded process, in MB.")
+]
 IncludeOption = Annotated[
     str | None,
     typer.Option(
@@ -142,10 +161,10 @@ def _names(option: str, text: str | None, what: str = "component") -> list[str]:
     return names
 
 
-def _check_search_options(
-    cv: int, n_jobs: int, trial_timeout: float, trial_memory_mb: int | None, device: str
+def _check_run_options(
+    n_jobs: int, trial_timeout: float | None, trial_memory_mb: int | None
 ) -> None:
-    _check(2 <= cv <= 20, f"Use 2 to 20 cross-validation folds (--cv), not {cv}.")
+    """The worker and trial-guard options a search and a segmentation share."""
     most_jobs = max(32, 4 * (os.cpu_count() or 1))
     _check(
         1 <= n_jobs <= most_jobs,
@@ -153,7 +172,8 @@ def _check_search_options(
         f"not {n_jobs}; more workers can run on other machines sharing --storage.",
     )
     _check(
-        math.isfinite(trial_timeout) and 0 < trial_timeout <= MAX_TRIAL_SECONDS,
+        trial_timeout is None
+        or (math.isfinite(trial_timeout) and 0 < trial_timeout <= MAX_TRIAL_SECONDS),
         f"--trial-timeout must be above 0 and at most {MAX_TRIAL_SECONDS} seconds (a week), "
         f"not {trial_timeout}.",
     )
@@ -162,6 +182,10 @@ def _check_search_options(
         f"--trial-memory-mb must be at least 64 (a pipeline needs room) and at most {2**30}, "
         f"not {trial_memory_mb}.",
     )
+
+
+def _check_search_options(cv: int, device: str) -> None:
+    _check(2 <= cv <= 20, f"Use 2 to 20 cross-validation folds (--cv), not {cv}.")
     try:
         from segframe.device import resolve_device
 
@@ -458,47 +482,48 @@ def search(
     demo: DemoOption = False,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[str | None, typer.Option(help="Study name (default: data file name).")] = None,
-    trials: Annotated[int | None, typer.Option(help="Total finished trials of the study.")] = 30,
-    timeout: Annotated[float | None, typer.Option(help="Seconds this run may search.")] = None,
-    objective: Annotated[
-        ObjectiveChoice, typer.Option(help="What to maximise.")
-    ] = ObjectiveChoice.both,
+    trials: Annotated[
+        int | None, typer.Option(help="Total finished trials of the study.")
+    ] = DEFAULTS.trials,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds this run may search.")
+    ] = DEFAULTS.timeout,
+    objective: Annotated[ObjectiveChoice, typer.Option(help="What to maximise.")] = ObjectiveChoice[
+        DEFAULTS.objective
+    ],
     models: Annotated[
         str | None,
         typer.Option(help="Comma-separated model names; with --include's models, those searched."),
     ] = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
-    seed: Annotated[int, typer.Option(help="Seed for the split, folds and sampler.")] = 0,
-    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = 3,
-    device: Annotated[str, typer.Option(help="GPU-capable models run on: auto|cpu|gpu.")] = "auto",
-    n_jobs: Annotated[
-        int, typer.Option(help="Local worker processes; more can run elsewhere on --storage.")
-    ] = 1,
-    resume: Annotated[
-        bool, typer.Option(help="Fail and retry the trials a killed run left running, now.")
-    ] = False,
-    trial_timeout: Annotated[
-        float, typer.Option(help="Seconds one trial may run before it is stopped and failed.")
-    ] = 600,
-    trial_memory_mb: Annotated[
-        int | None, typer.Option(help="Memory cap of one trial's process, in MB.")
-    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the split, folds and sampler.")
+    ] = DEFAULTS.seed,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds.")] = DEFAULTS.cv,
+    device: Annotated[
+        str, typer.Option(help="GPU-capable models run on: auto|cpu|gpu.")
+    ] = DEFAULTS.device,
+    n_jobs: NJobsOption = DEFAULTS.n_jobs,
+    resume: ResumeOption = DEFAULTS.resume,
+    trial_timeout: TrialTimeoutOption = DEFAULTS.trial_timeout,
+    trial_memory_mb: TrialMemoryOption = DEFAULTS.trial_memory_mb,
     refit: Annotated[
         RefitChoice,
         typer.Option(help="Refit the winner on all labelled rows, or keep the training fit."),
-    ] = RefitChoice.all,
+    ] = RefitChoice[DEFAULTS.refit],
     ensemble: Annotated[
         bool, typer.Option(help="Store an ensemble of the best trials when it scores higher.")
-    ] = True,
+    ] = DEFAULTS.ensemble,
 ) -> None:
     """Search pipelines and store the winner in the study database."""
-    from segframe.engine import search as run_search
+    from segframe.engine import Source, default_study_name, run_search
 
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
     _check_budget(trials, timeout, seed)
-    _check_search_options(cv, n_jobs, trial_timeout, trial_memory_mb, device)
+    _check_search_options(cv, device)
+    _check_run_options(n_jobs, trial_timeout, trial_memory_mb)
     model_names = _names("--models", models, "model") or None
     kept, left_out = _names("--include", include), _names("--exclude", exclude)
     progress = Progress(
@@ -519,33 +544,28 @@ def search(
             best=f"best F1 {_fmt(event.best_f1)}  AUC {_fmt(event.best_auc)}",
         )
 
+    plan = SearchPlan(
+        study=study or default_study_name(data, demo),
+        storage=storage,
+        objective=objective.value,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        models=None if model_names is None else tuple(model_names),
+        include=tuple(kept),
+        exclude=tuple(left_out),
+        n_jobs=n_jobs,
+        resume=resume,
+        trial_timeout=trial_timeout,
+        trial_memory_mb=trial_memory_mb,
+        cv=cv,
+        device=device,
+        refit=refit.value,
+        ensemble=ensemble,
+    )
     try:
         with progress:
-            result = run_search(
-                data,
-                target,
-                events=events,
-                id_column=id,
-                demo=demo,
-                storage=storage,
-                study=study,
-                trials=trials,
-                timeout=timeout,
-                objective=objective.value,
-                models=model_names,
-                include=kept,
-                exclude=left_out,
-                seed=seed,
-                cv=cv,
-                device=device,
-                on_trial=on_trial,
-                n_jobs=n_jobs,
-                resume=resume,
-                trial_timeout=trial_timeout,
-                trial_memory_mb=trial_memory_mb,
-                refit=refit.value,
-                ensemble=ensemble,
-            )
+            result = run_search(plan, Source(data, target, events, id, demo), on_trial=on_trial)
         board = result.leaderboard()
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)

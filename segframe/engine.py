@@ -9,6 +9,7 @@ the holdout, and only then written to the study database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 
-from segframe import __version__, workers
+from segframe import optuna_internals, workers
 from segframe.components import SearchContext
 from segframe.data import CustomerData, column_kinds, load_customers, positive_label
 from segframe.device import resolve_device
@@ -46,12 +47,12 @@ from segframe.pipeline import (
     build_pipeline,
     build_tail,
 )
+from segframe.plan import DEFAULTS, OBJECTIVES, REFITS, SearchPlan, Workload
 from segframe.progress import epoch_reporting
 from segframe.registry import Registry, default_registry
 from segframe.report import holdout_summary
 from segframe.space import PipelineSpace
 from segframe.storage import (
-    DEFAULT_STORAGE,
     STORAGE_FAULTS,
     load_predictions,
     optuna_storage,
@@ -60,10 +61,9 @@ from segframe.storage import (
     save_winner,
     storage_failure,
 )
+from segframe.version import __version__
 
 Objective = Literal["both", "f1", "auc"]
-OBJECTIVES: tuple[str, ...] = ("both", "f1", "auc")
-REFITS: tuple[str, ...] = ("all", "train")
 #: A trial stops after its first fold when that fold scores below the median first fold
 #: of the trials before it, once this many trials have a first fold to compare with.
 EARLY_STOP_AFTER = 5
@@ -105,7 +105,7 @@ class StoredResult:
     best_spec: PipelineSpec | EnsembleSpec
     best_trial: int
     notes: list[str] = field(default_factory=list)
-    storage_url: str = field(default=DEFAULT_STORAGE, repr=False)
+    storage_url: str = field(default=DEFAULTS.storage, repr=False)
 
     @property
     def storage(self) -> str:
@@ -322,26 +322,26 @@ def search(
     events: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
     demo: bool = False,
-    storage: str = DEFAULT_STORAGE,
+    storage: str = DEFAULTS.storage,
     study: str | None = None,
-    trials: int | None = 30,
-    timeout: float | None = None,
-    objective: Objective = "both",
-    models: Sequence[str] | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    seed: int = 0,
-    cv: int = 3,
-    holdout: float = 0.2,
-    device: str = "auto",
+    trials: int | None = DEFAULTS.trials,
+    timeout: float | None = DEFAULTS.timeout,
+    objective: Objective = DEFAULTS.objective,  # type: ignore[assignment]
+    models: Sequence[str] | None = DEFAULTS.models,
+    include: Sequence[str] = DEFAULTS.include,
+    exclude: Sequence[str] = DEFAULTS.exclude,
+    seed: int = DEFAULTS.seed,
+    cv: int = DEFAULTS.cv,
+    holdout: float = DEFAULTS.holdout,
+    device: str = DEFAULTS.device,
     registry: Registry | None = None,
     on_trial: Callable[[TrialEvent], None] | None = None,
-    n_jobs: int = 1,
-    resume: bool = False,
-    trial_timeout: float | None = None,
-    trial_memory_mb: int | None = None,
-    refit: str = "all",
-    ensemble: bool = True,
+    n_jobs: int = DEFAULTS.n_jobs,
+    resume: bool = DEFAULTS.resume,
+    trial_timeout: float | None = DEFAULTS.trial_timeout,
+    trial_memory_mb: int | None = DEFAULTS.trial_memory_mb,
+    refit: str = DEFAULTS.refit,
+    ensemble: bool = DEFAULTS.ensemble,
 ) -> SearchResult:
     """Search pipelines for ``target`` and store the winner in the study database.
 
@@ -350,7 +350,9 @@ def search(
     worker processes share the study; more can run elsewhere on the same ``storage``.
     ``resume`` fails and retries the trials a killed run left running (without it they
     are retried once their heartbeat is stale). ``trial_timeout`` (seconds) and
-    ``trial_memory_mb`` run each trial in a child process that is stopped at the limit.
+    ``trial_memory_mb`` run each trial in a child process that is stopped at the limit
+    (default: neither, trials run in-process; the CLI has the same defaults, see
+    :class:`~segframe.plan.SearchPlan`).
     ``device`` (auto, cpu, gpu) tells GPU-capable components where to run.
     ``models`` and the models in ``include`` are the models searched; ``include`` keeps only
     the named components of each kind it names (preprocessors: of each slot), ``exclude``
@@ -361,91 +363,127 @@ def search(
     the model fitted on the training part. With ``ensemble``, a weighted ensemble of
     the best trials is stored instead when it scores higher out of fold.
     """
-    if objective not in OBJECTIVES:
+    plan = SearchPlan(
+        study=study or default_study_name(data, demo),
+        storage=storage,
+        objective=objective,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        models=None if models is None else tuple(models),
+        include=tuple(include),
+        exclude=tuple(exclude),
+        n_jobs=n_jobs,
+        resume=resume,
+        trial_timeout=trial_timeout,
+        trial_memory_mb=trial_memory_mb,
+        cv=cv,
+        holdout=holdout,
+        refit=refit,
+        ensemble=ensemble,
+        device=device,
+    )
+    return run_search(
+        plan,
+        Source(data, target, events, id_column, demo),
+        registry=registry,
+        on_trial=on_trial,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the customers come from, as a search or the CLI was given them."""
+
+    data: str | Path | pd.DataFrame | CustomerData | None
+    target: str | None = None
+    events: str | Path | pd.DataFrame | None = None
+    id_column: str | None = None
+    demo: bool = False
+
+
+def check_plan(plan: SearchPlan) -> None:
+    """Refuse settings no search can run with, before any data is read."""
+    if plan.objective not in OBJECTIVES:
         raise SegframeError(
-            f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}."
+            f"--objective must be one of {', '.join(OBJECTIVES)}, not {plan.objective!r}."
         )
-    if trials is None and timeout is None:
+    if plan.trials is None and plan.timeout is None:
         raise SegframeError("Give a budget: a number of trials, a timeout in seconds, or both.")
-    if not 2 <= cv <= 20 or not 0.05 <= holdout <= 0.5:
+    if not 2 <= plan.cv <= 20 or not 0.05 <= plan.holdout <= 0.5:
         raise SegframeError(
             "Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5."
         )
-    if trials is not None and trials < 1:
-        raise SegframeError(f"--trials must be at least 1, not {trials}.")
-    if n_jobs < 1 or (trial_timeout is not None and trial_timeout <= 0):
+    if plan.trials is not None and plan.trials < 1:
+        raise SegframeError(f"--trials must be at least 1, not {plan.trials}.")
+    if plan.n_jobs < 1 or (plan.trial_timeout is not None and plan.trial_timeout <= 0):
         raise SegframeError("--n-jobs must be at least 1 and --trial-timeout above 0 seconds.")
-    if trial_memory_mb is not None and trial_memory_mb < 64:
+    if plan.trial_memory_mb is not None and plan.trial_memory_mb < 64:
         raise SegframeError("--trial-memory-mb must be at least 64 (a pipeline needs room).")
-    if refit not in REFITS:
-        raise SegframeError(f"--refit must be one of {', '.join(REFITS)}, not {refit!r}.")
-    if timeout is not None and not timeout > 0:
-        raise SegframeError(f"--timeout must be a positive number of seconds, not {timeout}.")
+    if plan.refit not in REFITS:
+        raise SegframeError(f"--refit must be one of {', '.join(REFITS)}, not {plan.refit!r}.")
+    if plan.timeout is not None and not plan.timeout > 0:
+        raise SegframeError(f"--timeout must be a positive number of seconds, not {plan.timeout}.")
+
+
+def run_search(
+    plan: SearchPlan,
+    source: Source,
+    *,
+    registry: Registry | None = None,
+    on_trial: Callable[[TrialEvent], None] | None = None,
+) -> SearchResult:
+    """Run ``plan`` on the customers of ``source``: what :func:`search` and the CLI call."""
+    check_plan(plan)
     optuna.logging.set_verbosity(logging.WARNING)
     registry = registry or default_registry()
-    customers = _load(data, target, events, id_column, demo, seed)
+    customers = _load(
+        source.data, source.target, source.events, source.id_column, source.demo, plan.seed
+    )
     if customers.target is None:
         raise DataError("A search needs a target column; pass --target.")
     y = customers.target
-    _check_class_sizes(y, cv, holdout)
+    _check_class_sizes(y, plan.cv, plan.holdout)
     positive = positive_label(sorted(y.unique().tolist()))
     if positive is None and y.nunique() == 2:
         positive = y.value_counts().idxmin()
     X_train, X_hold, y_train, y_hold = train_test_split(
-        customers.frame, y, test_size=holdout, stratify=y, random_state=seed
+        customers.frame, y, test_size=plan.holdout, stratify=y, random_state=plan.seed
     )
-    context = _context(X_train, y_train, cv, customers.has_events, resolve_device(device))
-    space = PipelineSpace(registry, context, models, include=include, exclude=exclude)
-    name = study or default_study_name(data, demo)
+    context = _context(X_train, y_train, plan.cv, customers.has_events, resolve_device(plan.device))
+    space = PipelineSpace(
+        registry, context, plan.models, include=plan.include, exclude=plan.exclude
+    )
     meta = {
         "target": customers.target_column,
-        "objective": objective,
+        "objective": plan.objective,
         "id_column": customers.id_column,
         "has_events": customers.has_events,
     }
-    optuna_study = _open_study(name, storage, objective, seed, meta)
-    if resume:
+    optuna_study = _open_study(plan.study, plan.storage, plan.objective, plan.seed, meta)
+    if plan.resume:
         workers.fail_running_trials(optuna_study)
-    _check_same_choices(optuna_study, space, storage)
-    _enqueue_portfolio(optuna_study, storage, space, trials)
+    _check_same_choices(optuna_study, space, plan.storage)
+    _enqueue_portfolio(optuna_study, plan.storage, space, plan.trials)
     done_before = {t.number for t in optuna_study.get_trials(deepcopy=False) if t.state in FINISHED}
-    guarded = trial_timeout is not None or trial_memory_mb is not None
-    payload = {
-        "storage": storage,
-        "study": name,
-        "objective": objective,
-        "seed": seed,
-        "meta": meta,
-        "context": context,
-        "models": models,
-        "include": include,
-        "exclude": exclude,
-        "trials": trials,
-        "timeout": timeout,
-        "folds": cv,
-        "holdout": holdout,
-        "fingerprint": _fingerprint(X_train, cv, seed),
-        "ensemble": ensemble,
-        "refit": refit,
-        "trial_timeout": trial_timeout,
-        "trial_memory_mb": trial_memory_mb,
-        "setup": {  # _Evaluator's arguments; the registry as a recipe for other processes
-            "X": X_train,
-            "y": y_train,
-            "folds": cv,
-            "seed": seed,
-            "positive": positive,
-            "registry": workers.registry_recipe(registry) if guarded or n_jobs > 1 else None,
-        },
-    }
+    work = Workload(
+        X=X_train,
+        y=y_train,
+        positive=positive,
+        context=context,
+        meta=meta,
+        fingerprint=_fingerprint(X_train, plan.cv, plan.seed),
+        registry=(workers.registry_recipe(registry) if plan.guarded or plan.n_jobs > 1 else None),
+    )
     worker_notes: list[str] = []
     began = time.monotonic()
-    if n_jobs == 1:
-        _work(optuna_study, payload, registry, space, on_trial)
+    if plan.n_jobs == 1:
+        _work(optuna_study, plan, work, registry, space, on_trial)
     else:
-        progress = None if on_trial is None else _progress(optuna_study, trials, on_trial)
-        worker_notes = workers.run_workers(n_jobs, payload, progress)
-    time_left = None if timeout is None else max(timeout - (time.monotonic() - began), 0.0)
+        progress = None if on_trial is None else _progress(optuna_study, plan.trials, on_trial)
+        worker_notes = workers.run_workers(plan.n_jobs, run_worker, (plan, work), progress)
+    spent = time.monotonic() - began
+    time_left = None if plan.timeout is None else max(plan.timeout - spent, 0.0)
     this_run = [t for t in optuna_study.get_trials(deepcopy=False) if t.number not in done_before]
     _check_run_not_all_failed(this_run)
     result = _store_winner(
@@ -454,7 +492,8 @@ def search(
         customers,
         positive,
         (X_train, y_train, X_hold, y_hold),
-        payload,
+        plan,
+        work,
         time_left,
     )
     result.notes.extend(worker_notes)
@@ -529,48 +568,53 @@ def _enqueue_portfolio(
         lock.close()
 
 
-def _evaluator(payload: dict[str, Any], registry: Registry) -> _Evaluator | GuardedEvaluator:
-    setup = payload["setup"]
-    if payload["trial_timeout"] is None and payload["trial_memory_mb"] is None:
-        kwargs = {k: v for k, v in setup.items() if k != "registry"}
-        return _Evaluator(registry=registry, **kwargs)
-    return GuardedEvaluator(setup, payload["trial_timeout"], payload["trial_memory_mb"])
+def build_evaluator(
+    plan: SearchPlan, work: Workload, registry: Registry | None = None
+) -> _Evaluator:
+    """The in-process evaluator of ``work``; in another process (``registry`` None) with
+    the registry rebuilt from the workload's recipe. Module-level: the guard pickles it."""
+    registry = registry or workers.rebuild_registry(work.registry)
+    return _Evaluator(work.X, work.y, plan.cv, plan.seed, registry, work.positive)
+
+
+def _evaluator(
+    plan: SearchPlan, work: Workload, registry: Registry
+) -> _Evaluator | GuardedEvaluator:
+    if not plan.guarded:
+        return build_evaluator(plan, work, registry)
+    factory = functools.partial(build_evaluator, plan, work)
+    return GuardedEvaluator(factory, plan.trial_timeout, plan.trial_memory_mb)
 
 
 def _work(
     study: optuna.Study,
-    payload: dict[str, Any],
+    plan: SearchPlan,
+    work: Workload,
     registry: Registry,
     space: PipelineSpace,
     on_trial: Callable[[TrialEvent], None] | None,
 ) -> None:
     """One worker's share of the search: the trial loop until the study's budget is spent."""
-    evaluate = _evaluator(payload, registry)
-    lock = workers.StudyLock(payload["storage"], study.study_name)
+    evaluate = _evaluator(plan, work, registry)
+    lock = workers.StudyLock(plan.storage, study.study_name)
     try:
-        _run_trials(study, space, evaluate, payload, on_trial, lock)
+        _run_trials(study, space, evaluate, plan, work, on_trial, lock)
     except STORAGE_FAULTS as exc:  # disk full, read-only file, lost server: one paragraph
-        raise storage_failure(payload["storage"], exc) from exc
+        raise storage_failure(plan.storage, exc) from exc
     finally:
         evaluate.close()
         lock.close()
 
 
-def run_worker(payload: dict[str, Any], index: int) -> None:
+def run_worker(plan: SearchPlan, work: Workload) -> None:
     """Entry point of a spawned worker process (``n_jobs > 1``); the parent made the study."""
     optuna.logging.set_verbosity(logging.WARNING)
-    registry = workers.rebuild_registry(payload["setup"]["registry"])
-    study = _open_study(
-        payload["study"], payload["storage"], payload["objective"], payload["seed"], payload["meta"]
-    )
+    registry = workers.rebuild_registry(work.registry)
+    study = _open_study(plan.study, plan.storage, plan.objective, plan.seed, work.meta)
     space = PipelineSpace(
-        registry,
-        payload["context"],
-        payload["models"],
-        include=payload["include"],
-        exclude=payload["exclude"],
+        registry, work.context, plan.models, include=plan.include, exclude=plan.exclude
     )
-    _work(study, payload, registry, space, None)
+    _work(study, plan, work, registry, space, None)
 
 
 def _progress(
@@ -605,23 +649,22 @@ def _next_trial(
         return study.ask(), trials
 
 
-def final_fit_reserve(
-    trials: Sequence[FrozenTrial], payload: dict[str, Any], ensemble: bool
-) -> float:
+def final_fit_reserve(trials: Sequence[FrozenTrial], plan: SearchPlan) -> float:
     """Seconds of a ``timeout`` to leave for the final fits, so the whole run keeps to it.
 
     Each winner member is fitted twice after the search: on the training part (for the
     holdout scores) and on every row. A trial fitted ``folds`` times on ``(folds-1)/folds``
     of the training part, so one member costs about its trial's seconds × (1 + 1/(1 -
     holdout)) / (folds - 1). The estimate sums that over the best trials an ensemble may
-    take, and stays between the shares of :data:`FINAL_FIT_SHARE`.
+    take (with ``plan.ensemble``), and stays between the shares of :data:`FINAL_FIT_SHARE`.
     """
-    timeout = payload["timeout"]
+    timeout = plan.timeout or 0.0
     low, high = FINAL_FIT_SHARE
     done = [t for t in trials if t.state == TrialState.COMPLETE and "seconds" in t.user_attrs]
-    done.sort(key=lambda t: -objective_key(t.user_attrs, payload["objective"]))
-    seconds = sum(t.user_attrs["seconds"] for t in done[: EXPECTED_MEMBERS if ensemble else 1])
-    estimate = final_fit_seconds(seconds, payload["folds"], payload["holdout"])
+    done.sort(key=lambda t: -objective_key(t.user_attrs, plan.objective))
+    members = EXPECTED_MEMBERS if plan.ensemble else 1
+    seconds = sum(t.user_attrs["seconds"] for t in done[:members])
+    estimate = final_fit_seconds(seconds, plan.cv, plan.holdout)
     return min(max(estimate, low * timeout), high * timeout)
 
 
@@ -650,7 +693,8 @@ def _run_trials(
     study: optuna.Study,
     space: PipelineSpace,
     evaluate: _Evaluator | GuardedEvaluator,
-    payload: dict[str, Any],
+    plan: SearchPlan,
+    work: Workload,
     on_trial: Callable[[TrialEvent], None] | None,
     lock: workers.StudyLock,
 ) -> None:
@@ -660,11 +704,11 @@ def _run_trials(
     whole study; a trial whose process died is failed once its heartbeat is stale, and
     its retry is picked up here.
     """
-    budget, timeout = payload["trials"], payload["timeout"]
+    budget, timeout = plan.trials, plan.timeout
     started, trials = time.monotonic(), []
     while True:
         if timeout is not None:
-            reserve = final_fit_reserve(trials, payload, ensemble=payload["ensemble"])
+            reserve = final_fit_reserve(trials, plan)
             if time.monotonic() - started >= timeout - reserve:
                 return
         workers.fail_stale_trials(study)
@@ -675,11 +719,11 @@ def _run_trials(
                 return
             time.sleep(POLL_SECONDS)
             continue
-        study.sampler = _sampler(payload["seed"], trial.number)
-        stop_below = early_stop_bar(trials, payload["objective"])
-        pruning = _Pruning(trial, payload["objective"], stop_below)
-        with workers.heartbeat(study, trial):
-            _run_trial(study, trial, space, evaluate, pruning, payload, on_trial)
+        study.sampler = _sampler(plan.seed, trial.number)
+        stop_below = early_stop_bar(trials, plan.objective)
+        pruning = _Pruning(trial, plan.objective, stop_below)
+        with optuna_internals.heartbeat(study, trial):
+            _run_trial(study, trial, space, evaluate, pruning, plan, work, on_trial)
 
 
 def _run_trial(
@@ -688,11 +732,12 @@ def _run_trial(
     space: PipelineSpace,
     evaluate: _Evaluator | GuardedEvaluator,
     pruning: _Pruning,
-    payload: dict[str, Any],
+    plan: SearchPlan,
+    work: Workload,
     on_trial: Callable[[TrialEvent], None] | None,
 ) -> None:
     t0 = time.perf_counter()
-    objective = payload["objective"]
+    objective = plan.objective
     state, values, error, text = TrialState.COMPLETE, None, None, "?"
     try:
         spec = space.sample(trial)
@@ -708,9 +753,7 @@ def _run_trial(
         values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
         if not all(np.isfinite(values)):
             raise DataError("a validation fold lacked a class, so a score is undefined")
-        save_predictions(
-            payload["storage"], study.study_name, trial.number, payload["fingerprint"], oof
-        )
+        save_predictions(plan.storage, study.study_name, trial.number, work.fingerprint, oof)
     except optuna.TrialPruned:
         state = TrialState.PRUNED
         if pruning.first_fold is not None:
@@ -729,7 +772,7 @@ def _run_trial(
     study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     if on_trial is not None:
         everything = study.get_trials(deepcopy=False)
-        on_trial(_event(everything, trial.number, state, text, error, payload["trials"]))
+        on_trial(_event(everything, trial.number, state, text, error, plan.trials))
 
 
 class _Pruning:
@@ -795,7 +838,8 @@ def _ensemble(
     winner: FrozenTrial,
     y_train: pd.Series,
     positive: Any,
-    payload: dict[str, Any],
+    plan: SearchPlan,
+    work: Workload,
     time_left: float | None,
 ) -> tuple[EnsembleSpec, dict[str, float]] | None:
     """A weighted ensemble of the best trials when it beats ``winner`` out of fold.
@@ -804,13 +848,13 @@ def _ensemble(
     the winner pick; a tie keeps the single pipeline (simpler, cheaper to refit). With
     ``time_left`` (seconds of a timeout), members join only while their final fits fit in.
     """
-    objective = payload["objective"]
+    objective = plan.objective
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
     complete.sort(key=lambda t: (-objective_key(t.user_attrs, objective), t.number))
     candidates = [winner, *[t for t in complete if t.number != winner.number]]
     candidates = candidates[:ENSEMBLE_CANDIDATES]
     found = load_predictions(
-        payload["storage"], payload["study"], [t.number for t in candidates], payload["fingerprint"]
+        plan.storage, plan.study, [t.number for t in candidates], work.fingerprint
     )
     candidates = [t for t in candidates if t.number in found]
     if len(candidates) < 2 or candidates[0].number != winner.number:
@@ -822,7 +866,7 @@ def _ensemble(
     predictions = [found[t.number] for t in candidates]
     single = objective_key(score(codes, predictions[0], positive_index), objective)
     costs = [
-        final_fit_seconds(t.user_attrs.get("seconds", 0.0), payload["folds"], payload["holdout"])
+        final_fit_seconds(t.user_attrs.get("seconds", 0.0), plan.cv, plan.holdout)
         for t in candidates
     ]
     chosen = select(predictions, codes, positive_index, objective, costs=costs, budget=time_left)
@@ -841,20 +885,21 @@ def _store_winner(
     customers: CustomerData,
     positive: Any,
     split: tuple,
-    payload: dict[str, Any],
+    plan: SearchPlan,
+    work: Workload,
     time_left: float | None,
 ) -> SearchResult:
     """Score the winner on the holdout, refit it as asked, store it in one transaction."""
     X_train, y_train, X_hold, y_hold = split
-    storage, objective, refit = payload["storage"], payload["objective"], payload["refit"]
+    storage, objective, refit = plan.storage, plan.objective, plan.refit
     trials = study.get_trials(deepcopy=False)
     winner = pick_winner(trials, objective)
     spec: PipelineSpec | EnsembleSpec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
     cv_scores = {k: winner.user_attrs[k] for k in ("f1", "auc", "f1_std", "auc_std")}
     threshold = winner.user_attrs.get("threshold")
     ensembled = None
-    if payload["ensemble"]:
-        ensembled = _ensemble(trials, winner, y_train, positive, payload, time_left)
+    if plan.ensemble:
+        ensembled = _ensemble(trials, winner, y_train, positive, plan, work, time_left)
     if ensembled is not None:
         spec, oof_scores = ensembled
         threshold = oof_scores.get("threshold")

@@ -16,12 +16,11 @@ import multiprocessing
 import resource
 import time
 import warnings
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import optuna
-
-from segframe.pipeline import PipelineSpec
 
 
 class TrialError(Exception):
@@ -46,13 +45,14 @@ class _RemotePruning:
         self._ask("fold", fold, fold_scores)
 
 
-def _serve(connection: Connection, setup: dict[str, Any], memory_mb: int | None) -> None:
-    """The child: build the evaluator once, then cross-validate each spec it is sent."""
-    from segframe.engine import _Evaluator
-    from segframe.workers import rebuild_registry
+#: What builds a trial's evaluator in the child: a picklable, module-level callable (the
+#: runner passes one that takes the plan and workload), so this module imports no engine.
+EvaluatorFactory = Callable[[], Callable[[Any, Any], dict[str, Any]]]
 
-    registry = rebuild_registry(setup.pop("registry"))
-    evaluate = _Evaluator(registry=registry, **setup)
+
+def _serve(connection: Connection, factory: EvaluatorFactory, memory_mb: int | None) -> None:
+    """The child: build the evaluator once, then evaluate each spec it is sent."""
+    evaluate = factory()
     if memory_mb is not None:
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
@@ -66,7 +66,7 @@ def _serve(connection: Connection, setup: dict[str, Any], memory_mb: int | None)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = evaluate(PipelineSpec.from_dict(spec), pruning if prunes else None)
+                result = evaluate(spec, pruning if prunes else None)
             connection.send(("done", result))
         except optuna.TrialPruned:
             connection.send(("pruned",))
@@ -78,13 +78,14 @@ def _serve(connection: Connection, setup: dict[str, Any], memory_mb: int | None)
 
 
 class GuardedEvaluator:
-    """Cross-validates specs in a child process with a time limit and a memory cap.
+    """Evaluates specs in a child process with a time limit and a memory cap.
 
-    Same call as the in-process evaluator: ``(spec, pruning) -> scores``.
+    Same call as the in-process evaluator that ``factory`` builds: ``(spec, pruning) ->
+    scores``; specs and scores cross the pipe pickled.
     """
 
-    def __init__(self, setup: dict[str, Any], timeout: float | None, memory_mb: int | None):
-        self._setup, self._timeout, self._memory_mb = setup, timeout, memory_mb
+    def __init__(self, factory: EvaluatorFactory, timeout: float | None, memory_mb: int | None):
+        self._factory, self._timeout, self._memory_mb = factory, timeout, memory_mb
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._connection: Connection | None = None
@@ -97,7 +98,7 @@ class GuardedEvaluator:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve,
-            args=(child, dict(self._setup), self._memory_mb),
+            args=(child, self._factory, self._memory_mb),
             name="segframe-trial",
             daemon=True,
         )
@@ -106,9 +107,9 @@ class GuardedEvaluator:
         self._connection = parent
         return parent
 
-    def __call__(self, spec: PipelineSpec, pruning: Any) -> dict[str, float]:
+    def __call__(self, spec: Any, pruning: Any) -> dict[str, Any]:
         connection = self._start()
-        connection.send((spec.to_dict(), pruning is not None))
+        connection.send((spec, pruning is not None))
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0)

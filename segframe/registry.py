@@ -21,7 +21,7 @@ from typing import Any
 
 import pluggy
 
-from segframe import __version__, hookspecs
+from segframe import hookspecs
 from segframe.components import (
     CONTRACT_ATTRIBUTE,
     CONTRACT_VERSION,
@@ -34,6 +34,7 @@ from segframe.components import (
     Component,
 )
 from segframe.errors import PluginError
+from segframe.version import __version__
 
 ENTRY_POINT_GROUP = "segframe"
 #: Comma-separated entry-point names to skip (e.g. to step around a broken plugin).

@@ -42,7 +42,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from segframe import __version__
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, column_kinds, load_customers
 from segframe.engine import (
@@ -60,6 +59,7 @@ from segframe.profiles import profiles_records, segment_profiles
 from segframe.registry import Registry, default_registry
 from segframe.space import NamespacedTrial, Selection, Slot, _form_rank, usable_components
 from segframe.storage import DEFAULT_STORAGE, save_winner
+from segframe.version import __version__
 
 OBJECTIVE = "silhouette"
 #: Trials whose mean bootstrap ARI is below this are only chosen when no trial reaches it.

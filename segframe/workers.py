@@ -16,11 +16,8 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages._heartbeat import (  # what study.optimize uses
-    get_heartbeat_thread,
-    is_heartbeat_enabled,
-)
 
+from segframe import optuna_internals
 from segframe import storage as storage_module
 from segframe.errors import SegframeError
 from segframe.registry import Registry, default_registry
@@ -76,11 +73,6 @@ def _sqlite_file(engine: sa.Engine) -> str | None:
     return database
 
 
-def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager:
-    """Record the trial's heartbeat in a thread while it runs (ask/tell gets none otherwise)."""
-    return get_heartbeat_thread(trial._trial_id, study._storage)
-
-
 #: The end of a failed trial's error when a retry was queued; the leaderboard names the
 #: retry's number (known only once it exists, when the failed trial can no longer change).
 RETRIED = "retried as a new trial"
@@ -93,7 +85,7 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> None:
     frozen); the state change decides between workers racing to fail the same trial, and
     only the winner queues the retry.
     """
-    storage = study._storage
+    storage = optuna_internals.storage_of(study)
     before = storage.get_trial(trial_id)  # the retry copies attrs: take them clean
     history = before.system_attrs.get("retry_history", [])
     retry = storage.get_heartbeat_stale_trial_callback()
@@ -112,11 +104,8 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, reason: str) -> None:
 def fail_stale_trials(study: optuna.Study) -> None:
     """Fail the trials of dead workers (no heartbeat for the grace period) with that reason
     as their error; the storage's callback queues their retry."""
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
-        return
     reason = f"worker died (no heartbeat for {storage_module.HEARTBEAT_GRACE_SECONDS} s)"
-    for trial_id in storage._get_stale_trial_ids(study._study_id):  # as Optuna's own does
+    for trial_id in optuna_internals.stale_trial_ids(study):
         _fail_and_retry(study, trial_id, reason)
 
 
@@ -147,21 +136,18 @@ def rebuild_registry(recipe: tuple[bool, list[Any]] | None) -> Registry:
     return Registry.load(entry_point_plugins=entry_points, extra=extra)
 
 
-def _worker_main(payload: dict[str, Any], index: int) -> None:
-    from segframe.engine import run_worker
-
-    run_worker(payload, index)
-
-
 def run_workers(
     n_jobs: int,
-    payload: dict[str, Any],
+    target: Callable[..., None],
+    args: tuple[Any, ...],
     on_progress: Callable[[], None] | None,
 ) -> list[str]:
-    """Run ``n_jobs`` spawned worker processes on the study; notes about workers that died."""
+    """Run ``target(*args)`` in ``n_jobs`` spawned worker processes on the study; notes
+    about workers that died. ``target`` is a module-level function (the runner's), passed
+    in so that this module does not import the runner that imports it."""
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker_main, args=(payload, i), name=f"segframe-worker-{i}")
+        context.Process(target=target, args=args, name=f"segframe-worker-{i}")
         for i in range(n_jobs)
     ]
     for process in processes:
@@ -187,4 +173,4 @@ def run_workers(
 def fail_running_trials(study: optuna.Study) -> None:
     """``--resume``: the last run is known dead, so its running trials fail and retry now."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        _fail_and_retry(study, trial._trial_id, "interrupted: its run stopped")
+        _fail_and_retry(study, optuna_internals.trial_id(trial), "interrupted: its run stopped")

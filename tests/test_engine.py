@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -15,6 +17,7 @@ from segframe.engine import EARLY_STOP_AFTER, _Evaluator, early_stop_bar, final_
 from segframe.errors import DataError, SegframeError, StorageError
 from segframe.metrics import objective_key
 from segframe.pipeline import PipelineSpec, StepSpec
+from segframe.plan import SearchPlan
 from segframe.registry import Registry
 from segframe.storage import stored_winner
 
@@ -240,14 +243,15 @@ def test_final_fit_reserve_follows_the_best_trials_seconds_within_bounds():
             user_attrs={"seconds": seconds, "f1": f1, "auc": 0.8},
         )
 
-    payload = {"timeout": 60.0, "objective": "both", "folds": 3, "holdout": 0.2}
+    plan = SearchPlan(study="s", timeout=60.0, objective="both", cv=3, holdout=0.2)
+    single = dataclasses.replace(plan, ensemble=False)
     trials = [trial(2.0, 0.5 + i / 100) for i in range(6)] + [trial(50.0, 0.1)]
     # five best trials of 2 s: each fitted on 80 % and on 100 % after the search
-    assert final_fit_reserve(trials, payload, ensemble=True) == pytest.approx(10 * 2.25 / 2)
-    assert final_fit_reserve(trials, payload, ensemble=False) == pytest.approx(6.0)  # 10 %
+    assert final_fit_reserve(trials, plan) == pytest.approx(10 * 2.25 / 2)
+    assert final_fit_reserve(trials, single) == pytest.approx(6.0)  # 10 %
     slow = [trial(100.0, 0.9)]
-    assert final_fit_reserve(slow, payload, ensemble=False) == pytest.approx(30.0)  # half
-    assert final_fit_reserve([], payload, ensemble=True) == pytest.approx(6.0)
+    assert final_fit_reserve(slow, single) == pytest.approx(30.0)  # half
+    assert final_fit_reserve([], plan) == pytest.approx(6.0)
 
 
 def test_continuing_a_study_with_other_models_is_refused_before_any_trial(small_demo, storage):

@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 import segframe
+from segframe import optuna_internals, workers
 from segframe import storage as storage_module
-from segframe import workers
 from segframe.cli import app
 from segframe.data import load_customers
 from segframe.errors import DataError, listing
@@ -524,7 +524,7 @@ def test_a_dead_workers_trial_says_why_and_names_its_retry(tmp_path, monkeypatch
     url = f"sqlite:///{tmp_path / 'w.db'}"
     study = optuna.create_study(study_name="w", storage=storage_module.optuna_storage(url))
     trial = study.ask()
-    study._storage.record_heartbeat(trial._trial_id)
+    optuna_internals.storage_of(study).record_heartbeat(optuna_internals.trial_id(trial))
     time.sleep(2.2)
     workers.fail_stale_trials(study)
     dead = study.trials[0]
