@@ -7,7 +7,6 @@ import importlib.util
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     HistGradientBoostingClassifier,
@@ -15,24 +14,18 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import (
-    MinMaxScaler,
-    OrdinalEncoder,
-    RobustScaler,
-    StandardScaler,
-)
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from segframe.plugin import (
-    CATEGORICAL,
     EARLY_STOPPING_ROUNDS,
     FRAME,
     LARGE_TABLE_ROWS,
     MATRIX,
-    NUMERIC,
     PREDICTION,
     TREE_CHAIN,
     Component,
     EarlyStoppedBooster,
+    FrameOrdinalEncoder,
     SearchContext,
     Start,
     hookimpl,
@@ -47,13 +40,9 @@ SEGFRAME_CONTRACT = 1
 SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
 
 
-def make_ordinal() -> ColumnTransformer:
+def make_ordinal() -> FrameOrdinalEncoder:
     """Integer-code categoricals (unknown levels become -1); suits tree models."""
-    encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return ColumnTransformer(
-        [("numeric", "passthrough", NUMERIC), ("categorical", encoder, CATEGORICAL)],
-        sparse_threshold=0.0,
-    )
+    return FrameOrdinalEncoder()
 
 
 def make_scaler(method: str = "standard") -> Any:
