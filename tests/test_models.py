@@ -39,7 +39,7 @@ MODELS = [
     "hist_gradient_boosting",
 ]
 #: what joins a search unasked while LightGBM is installed
-DEFAULT = {"lightgbm", "catboost", "xgboost", "logreg", "extra_trees"}
+DEFAULT = {"lightgbm", "xgboost", "logreg", "extra_trees"}
 BOOSTERS = {"lightgbm": LightGBMClassifier, "catboost": CatBoostModel, "xgboost": XGBoostClassifier}
 HAS_LIGHTGBM = importlib.util.find_spec("lightgbm") is not None
 
@@ -148,13 +148,13 @@ def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where)
     ctx = CONTEXTS[where]
     defaults = [c for c in registry.components("model") if c.in_default_search(ctx)]
     assert {c.name for c in defaults} >= DEFAULT
-    assert not {"hist_gradient_boosting", "random_forest"} & {c.name for c in defaults}
+    assert not {"hist_gradient_boosting", "random_forest", "catboost"} & {c.name for c in defaults}
     ranked = sorted((s.rank, c.name) for c in defaults for s in c.starts(ctx))
-    assert len(ranked) == 6
-    assert [name for _, name in ranked[:4]] == ["lightgbm", "catboost", "xgboost", "logreg"]
+    assert len(ranked) == 5
+    assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
 
 
-@pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting"])
+@pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting", "catboost"])
 def test_models_outside_the_default_search_join_when_named(registry, name) -> None:
     assert set(PipelineSpace(registry, context(), models=[name]).models) == {name}
 
