@@ -517,7 +517,9 @@ def search(
     ] = DEFAULTS.ensemble,
 ) -> None:
     """Search pipelines and store the winner in the study database."""
-    from segframe.engine import Source, default_study_name, run_search
+    from segframe.engine import TASK
+    from segframe.runner import run
+    from segframe.task import Source
 
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
@@ -545,7 +547,7 @@ def search(
         )
 
     plan = SearchPlan(
-        study=study or default_study_name(data, demo),
+        study=study or Source(data, demo=demo).study_name(),
         storage=storage,
         objective=objective.value,
         trials=trials,
@@ -565,7 +567,7 @@ def search(
     )
     try:
         with progress:
-            result = run_search(plan, Source(data, target, events, id, demo), on_trial=on_trial)
+            result = run(TASK, plan, Source(data, target, events, id, demo), on_trial=on_trial)
         board = result.leaderboard()
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)
@@ -602,15 +604,13 @@ def leaderboard(
     ] = False,
 ) -> None:
     """Show a study's trials, best first."""
-    from segframe.leaderboard import leaderboard as read_leaderboard
     from segframe.leaderboard import load_study
-    from segframe.segmentation import segment_leaderboard
+    from segframe.task import task_named
 
     _check(top >= 1, f"--top must be at least 1, not {top}.")
     try:
         meta = load_study(study, storage).user_attrs.get("segframe", {})
-        reader = segment_leaderboard if meta.get("task") == "segmentation" else read_leaderboard
-        board = reader(study, storage)
+        board = task_named(meta.get("task", "classification")).leaderboard(study, storage)
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)
     if as_json:
@@ -700,6 +700,10 @@ def segment(
     ] = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
+    n_jobs: NJobsOption = DEFAULTS.n_jobs,
+    resume: ResumeOption = DEFAULTS.resume,
+    trial_timeout: TrialTimeoutOption = DEFAULTS.trial_timeout,
+    trial_memory_mb: TrialMemoryOption = DEFAULTS.trial_memory_mb,
     as_json: JsonOption = False,
 ) -> None:
     """Find customer segments without labels (K-Means search) and store the winner."""
@@ -710,6 +714,7 @@ def segment(
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE (usually with --events FILE), or --demo."))
     _check_budget(trials, timeout, seed)
+    _check_run_options(n_jobs, trial_timeout, trial_memory_mb)
     kept, left_out = _names("--include", include), _names("--exclude", exclude)
     try:
         _, high = parse_k(k)
@@ -755,6 +760,10 @@ def segment(
                 on_trial=on_trial,
                 include=kept,
                 exclude=left_out,
+                n_jobs=n_jobs,
+                resume=resume,
+                trial_timeout=trial_timeout,
+                trial_memory_mb=trial_memory_mb,
             )
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)

@@ -1,6 +1,7 @@
-"""The search engine: an Optuna study over whole pipelines, and its stored winner.
+"""The classification task and :func:`search`: supervised pipelines and their stored winner.
 
-Each trial samples a pipeline, scores it by stratified K-fold cross-validation on
+The runner (:mod:`segframe.runner`) runs the trials; this task says what they are. Each
+trial samples a pipeline, scores it by stratified K-fold cross-validation on
 the training part (samplers run inside training folds only, through
 imbalanced-learn's Pipeline) and records F1 and ROC-AUC. The holdout part is never
 seen by the search; the winner is refitted on the whole training part, scored on
@@ -9,16 +10,12 @@ the holdout, and only then written to the study database.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import logging
 import math
-import time
-import warnings
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,13 +28,12 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 
-from segframe import optuna_internals, workers
+from segframe import runner
 from segframe.components import SearchContext
-from segframe.data import CustomerData, column_kinds, load_customers, positive_label
+from segframe.data import CustomerData, column_kinds, positive_label
 from segframe.device import resolve_device
 from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
-from segframe.errors import DataError, SegframeError, StorageError, listing
-from segframe.guard import GuardedEvaluator, TrialError
+from segframe.errors import DataError, SegframeError, listing
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import objective_key, score
 from segframe.pipeline import (
@@ -49,19 +45,14 @@ from segframe.pipeline import (
 )
 from segframe.plan import DEFAULTS, OBJECTIVES, REFITS, SearchPlan, Workload
 from segframe.progress import epoch_reporting
-from segframe.registry import Registry, default_registry
+from segframe.registry import Registry
 from segframe.report import holdout_summary
+from segframe.runner import FINISHED, StoredResult
 from segframe.space import PipelineSpace
-from segframe.storage import (
-    STORAGE_FAULTS,
-    load_predictions,
-    optuna_storage,
-    redact,
-    save_predictions,
-    save_winner,
-    storage_failure,
-)
+from segframe.storage import load_predictions, save_predictions, save_winner
+from segframe.task import Source, Task
 from segframe.version import __version__
+from segframe.workers import rebuild_registry
 
 Objective = Literal["both", "f1", "auc"]
 #: A trial stops after its first fold when that fold scores below the median first fold
@@ -76,9 +67,6 @@ FINAL_FIT_SHARE = (0.1, 0.5)
 EXPECTED_MEMBERS = 5
 #: Memory the per-fold feature cache of one evaluator may hold.
 FEATURE_CACHE_BYTES = 1 << 30
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-#: How often a worker with no budget left checks whether the other workers are done.
-POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -98,22 +86,6 @@ class TrialEvent:
 
 
 @dataclass(kw_only=True)
-class StoredResult:
-    """What every search returns: the winning trial and where its pipeline is stored."""
-
-    study_name: str
-    best_spec: PipelineSpec | EnsembleSpec
-    best_trial: int
-    notes: list[str] = field(default_factory=list)
-    storage_url: str = field(default=DEFAULTS.storage, repr=False)
-
-    @property
-    def storage(self) -> str:
-        """The study database's URL with any password hidden."""
-        return redact(self.storage_url)
-
-
-@dataclass(kw_only=True)
 class SearchResult(StoredResult):
     """The outcome of :func:`search`: the stored, fitted winner and how it scored."""
 
@@ -124,37 +96,6 @@ class SearchResult(StoredResult):
 
     def leaderboard(self) -> pd.DataFrame:
         return leaderboard(self.study_name, self.storage_url)
-
-
-def default_study_name(data: Any, demo: bool, suffix: str = "") -> str:
-    """``demo``, the data file's stem, or ``segframe`` for in-memory data; plus ``suffix``."""
-    if demo:
-        return f"demo{suffix}"
-    if isinstance(data, str | Path):
-        return f"{Path(data).stem}{suffix}"
-    return f"segframe{suffix}"
-
-
-def _load(
-    data: str | Path | pd.DataFrame | CustomerData | None,
-    target: str | None,
-    events: str | Path | pd.DataFrame | None,
-    id_column: str | None,
-    demo: bool,
-    seed: int,
-) -> CustomerData:
-    if isinstance(data, CustomerData):
-        return data
-    if demo:
-        from segframe.demo import make_demo
-
-        customers, log = make_demo(seed=seed)
-        return load_customers(
-            customers, target="will_buy_again", id_column="customer_id", events=log
-        )
-    if data is None or target is None:
-        raise DataError("Pass a customer table and its target column (or use the demo data).")
-    return load_customers(data, target=target, id_column=id_column, events=events)
 
 
 def _check_class_sizes(y: pd.Series, folds: int, holdout: float) -> None:
@@ -186,48 +127,6 @@ def _context(
         columns=tuple(kinds),
         column_kinds=kinds,
     )
-
-
-def _sampler(seed: int, trial_number: int) -> optuna.samplers.BaseSampler:
-    """TPE seeded by the search seed and the trial number.
-
-    Reseeding per trial keeps one process reproducible and keeps processes that share a
-    study (``--n-jobs``, several machines, the same ``--seed``) from drawing the same
-    candidates in lockstep.
-    """
-    return optuna.samplers.TPESampler(seed=(seed * 100_003 + trial_number) % 2**32)
-
-
-def _open_study(
-    name: str, storage_url: str, objective: str, seed: int, meta: dict[str, Any]
-) -> optuna.Study:
-    storage = optuna_storage(storage_url)
-    sampler = _sampler(seed, 0)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-    directions = ["maximize", "maximize"] if objective == "both" else ["maximize"]
-    study = optuna.create_study(
-        storage=storage,
-        study_name=name,
-        directions=directions,
-        sampler=sampler,
-        pruner=pruner,
-        load_if_exists=True,
-    )
-    stored = study.user_attrs.get("segframe")
-    if stored is None:
-        study.set_user_attr("segframe", meta)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["f1", "auc"] if objective == "both" else [objective])
-    else:
-        clashes = [k for k in ("target", "objective") if stored.get(k) != meta.get(k)]
-        if clashes:
-            what = ", ".join(f"{k} {stored.get(k)!r} (now {meta.get(k)!r})" for k in clashes)
-            raise SegframeError(
-                f"Study {name!r} in {redact(storage_url)} was started with {what}. Continue it "
-                "with the same settings, or start a new study with --study NEW_NAME."
-            )
-    return study
 
 
 def _nbytes(part: Any) -> int:
@@ -364,7 +263,7 @@ def search(
     the best trials is stored instead when it scores higher out of fold.
     """
     plan = SearchPlan(
-        study=study or default_study_name(data, demo),
+        study="",
         storage=storage,
         objective=objective,
         trials=trials,
@@ -383,162 +282,9 @@ def search(
         ensemble=ensemble,
         device=device,
     )
-    return run_search(
-        plan,
-        Source(data, target, events, id_column, demo),
-        registry=registry,
-        on_trial=on_trial,
-    )
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the customers come from, as a search or the CLI was given them."""
-
-    data: str | Path | pd.DataFrame | CustomerData | None
-    target: str | None = None
-    events: str | Path | pd.DataFrame | None = None
-    id_column: str | None = None
-    demo: bool = False
-
-
-def check_plan(plan: SearchPlan) -> None:
-    """Refuse settings no search can run with, before any data is read."""
-    if plan.objective not in OBJECTIVES:
-        raise SegframeError(
-            f"--objective must be one of {', '.join(OBJECTIVES)}, not {plan.objective!r}."
-        )
-    if plan.trials is None and plan.timeout is None:
-        raise SegframeError("Give a budget: a number of trials, a timeout in seconds, or both.")
-    if not 2 <= plan.cv <= 20 or not 0.05 <= plan.holdout <= 0.5:
-        raise SegframeError(
-            "Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5."
-        )
-    if plan.trials is not None and plan.trials < 1:
-        raise SegframeError(f"--trials must be at least 1, not {plan.trials}.")
-    if plan.n_jobs < 1 or (plan.trial_timeout is not None and plan.trial_timeout <= 0):
-        raise SegframeError("--n-jobs must be at least 1 and --trial-timeout above 0 seconds.")
-    if plan.trial_memory_mb is not None and plan.trial_memory_mb < 64:
-        raise SegframeError("--trial-memory-mb must be at least 64 (a pipeline needs room).")
-    if plan.refit not in REFITS:
-        raise SegframeError(f"--refit must be one of {', '.join(REFITS)}, not {plan.refit!r}.")
-    if plan.timeout is not None and not plan.timeout > 0:
-        raise SegframeError(f"--timeout must be a positive number of seconds, not {plan.timeout}.")
-
-
-def run_search(
-    plan: SearchPlan,
-    source: Source,
-    *,
-    registry: Registry | None = None,
-    on_trial: Callable[[TrialEvent], None] | None = None,
-) -> SearchResult:
-    """Run ``plan`` on the customers of ``source``: what :func:`search` and the CLI call."""
-    check_plan(plan)
-    optuna.logging.set_verbosity(logging.WARNING)
-    registry = registry or default_registry()
-    customers = _load(
-        source.data, source.target, source.events, source.id_column, source.demo, plan.seed
-    )
-    if customers.target is None:
-        raise DataError("A search needs a target column; pass --target.")
-    y = customers.target
-    _check_class_sizes(y, plan.cv, plan.holdout)
-    positive = positive_label(sorted(y.unique().tolist()))
-    if positive is None and y.nunique() == 2:
-        positive = y.value_counts().idxmin()
-    X_train, X_hold, y_train, y_hold = train_test_split(
-        customers.frame, y, test_size=plan.holdout, stratify=y, random_state=plan.seed
-    )
-    context = _context(X_train, y_train, plan.cv, customers.has_events, resolve_device(plan.device))
-    space = PipelineSpace(
-        registry, context, plan.models, include=plan.include, exclude=plan.exclude
-    )
-    meta = {
-        "target": customers.target_column,
-        "objective": plan.objective,
-        "id_column": customers.id_column,
-        "has_events": customers.has_events,
-    }
-    optuna_study = _open_study(plan.study, plan.storage, plan.objective, plan.seed, meta)
-    if plan.resume:
-        workers.fail_running_trials(optuna_study)
-    _check_same_choices(optuna_study, space, plan.storage)
-    _enqueue_portfolio(optuna_study, plan.storage, space, plan.trials)
-    done_before = {t.number for t in optuna_study.get_trials(deepcopy=False) if t.state in FINISHED}
-    work = Workload(
-        X=X_train,
-        y=y_train,
-        positive=positive,
-        context=context,
-        meta=meta,
-        fingerprint=_fingerprint(X_train, plan.cv, plan.seed),
-        registry=(workers.registry_recipe(registry) if plan.guarded or plan.n_jobs > 1 else None),
-    )
-    worker_notes: list[str] = []
-    began = time.monotonic()
-    if plan.n_jobs == 1:
-        _work(optuna_study, plan, work, registry, space, on_trial)
-    else:
-        progress = None if on_trial is None else _progress(optuna_study, plan.trials, on_trial)
-        worker_notes = workers.run_workers(plan.n_jobs, run_worker, (plan, work), progress)
-    spent = time.monotonic() - began
-    time_left = None if plan.timeout is None else max(plan.timeout - spent, 0.0)
-    this_run = [t for t in optuna_study.get_trials(deepcopy=False) if t.number not in done_before]
-    _check_run_not_all_failed(this_run)
-    result = _store_winner(
-        optuna_study,
-        registry,
-        customers,
-        positive,
-        (X_train, y_train, X_hold, y_hold),
-        plan,
-        work,
-        time_left,
-    )
-    result.notes.extend(worker_notes)
-    return result
-
-
-def _check_same_choices(study: optuna.Study, space: Any, storage: str) -> None:
-    """Refuse, before any trial runs, to continue a study whose choices have changed.
-
-    Optuna keeps one set of choices per categorical parameter for a whole study; other
-    ``--models``, ``--include`` or ``--exclude``, or a plugin added or removed since, would
-    fail every new trial. ``space`` is a search's or a segmentation's (``choices()``).
-    """
-    now = space.choices()
-    for trial in study.get_trials(deepcopy=False):
-        for name, distribution in trial.distributions.items():
-            if name not in now or not isinstance(
-                distribution, optuna.distributions.CategoricalDistribution
-            ):
-                continue
-            before = [str(c) for c in distribution.choices]
-            if before != now[name]:
-                raise SegframeError(
-                    f"Study {study.study_name!r} in {redact(storage)} was searched with "
-                    f"{name} in {listing(before, width=200)}; this run offers "
-                    f"{listing(now[name], width=200)} (other --models, --include or --exclude, "
-                    "or plugins added or removed since). A study keeps its choices: continue it "
-                    "with the same --models, --include, --exclude and plugins, or start a new "
-                    "study with --study NEW_NAME."
-                )
-
-
-def _check_run_not_all_failed(trials: list[FrozenTrial]) -> None:
-    """A run whose every trial failed ends with an error naming the commonest reason,
-    instead of storing the study's earlier winner again as if all went well."""
-    finished = [t for t in trials if t.state in FINISHED]
-    if not finished or any(t.state != TrialState.FAIL for t in finished):
-        return
-    reasons = Counter(t.user_attrs.get("error", "unknown") for t in finished)
-    reason, count = reasons.most_common(1)[0]
-    raise SegframeError(
-        f"Every trial of this run failed ({len(finished)} of {len(finished)}); the commonest "
-        f"reason ({count} trials): {reason[:300]}. Nothing new was stored. See every reason "
-        "with `segframe leaderboard --errors`."
-    )
+    source = Source(data, target, events, id_column, demo)
+    plan = replace(plan, study=study or source.study_name())
+    return runner.run(TASK, plan, source, registry=registry, on_trial=on_trial)
 
 
 def _fingerprint(X_train: pd.DataFrame, folds: int, seed: int) -> str:
@@ -546,107 +292,6 @@ def _fingerprint(X_train: pd.DataFrame, folds: int, seed: int) -> str:
     digest = hashlib.sha256(f"{folds}:{seed}:{len(X_train)}".encode())
     digest.update(pd.util.hash_pandas_object(X_train.index, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def _enqueue_portfolio(
-    study: optuna.Study, storage: str, space: PipelineSpace, budget: int | None
-) -> None:
-    """Queue the models' known-good starts as a new study's first trials.
-
-    Under the study lock, so that workers started together queue them once. A budget
-    of trials keeps at least two thirds of it for the search proper.
-    """
-    limit = None if budget is None else max(1, budget // 3)
-    lock = workers.StudyLock(storage, study.study_name)
-    try:
-        with lock():
-            if study.get_trials(deepcopy=False):
-                return
-            for params in space.portfolio(limit):
-                study.enqueue_trial(params, user_attrs={"portfolio": True})
-    finally:
-        lock.close()
-
-
-def build_evaluator(
-    plan: SearchPlan, work: Workload, registry: Registry | None = None
-) -> _Evaluator:
-    """The in-process evaluator of ``work``; in another process (``registry`` None) with
-    the registry rebuilt from the workload's recipe. Module-level: the guard pickles it."""
-    registry = registry or workers.rebuild_registry(work.registry)
-    return _Evaluator(work.X, work.y, plan.cv, plan.seed, registry, work.positive)
-
-
-def _evaluator(
-    plan: SearchPlan, work: Workload, registry: Registry
-) -> _Evaluator | GuardedEvaluator:
-    if not plan.guarded:
-        return build_evaluator(plan, work, registry)
-    factory = functools.partial(build_evaluator, plan, work)
-    return GuardedEvaluator(factory, plan.trial_timeout, plan.trial_memory_mb)
-
-
-def _work(
-    study: optuna.Study,
-    plan: SearchPlan,
-    work: Workload,
-    registry: Registry,
-    space: PipelineSpace,
-    on_trial: Callable[[TrialEvent], None] | None,
-) -> None:
-    """One worker's share of the search: the trial loop until the study's budget is spent."""
-    evaluate = _evaluator(plan, work, registry)
-    lock = workers.StudyLock(plan.storage, study.study_name)
-    try:
-        _run_trials(study, space, evaluate, plan, work, on_trial, lock)
-    except STORAGE_FAULTS as exc:  # disk full, read-only file, lost server: one paragraph
-        raise storage_failure(plan.storage, exc) from exc
-    finally:
-        evaluate.close()
-        lock.close()
-
-
-def run_worker(plan: SearchPlan, work: Workload) -> None:
-    """Entry point of a spawned worker process (``n_jobs > 1``); the parent made the study."""
-    optuna.logging.set_verbosity(logging.WARNING)
-    registry = workers.rebuild_registry(work.registry)
-    study = _open_study(plan.study, plan.storage, plan.objective, plan.seed, work.meta)
-    space = PipelineSpace(
-        registry, work.context, plan.models, include=plan.include, exclude=plan.exclude
-    )
-    _work(study, plan, work, registry, space, None)
-
-
-def _progress(
-    study: optuna.Study, budget: int | None, on_trial: Callable[[TrialEvent], None]
-) -> Callable[[], None]:
-    """Report trials finished by worker processes, as the in-process loop would."""
-    seen: set[int] = set()
-
-    def poll() -> None:
-        trials = study.get_trials(deepcopy=False)  # read once per poll, not once per trial
-        for t in trials:
-            if t.state in FINISHED and t.number not in seen:
-                seen.add(t.number)
-                text = t.user_attrs.get("pipeline_text", "?")
-                on_trial(_event(trials, t.number, t.state, text, t.user_attrs.get("error"), budget))
-
-    return poll
-
-
-def _next_trial(
-    study: optuna.Study, budget: int | None
-) -> tuple[optuna.Trial | None, list[FrozenTrial]]:
-    """A retry or start waiting to run, a new trial while the budget lasts, else None;
-    and the study's trials as read for that decision."""
-    trials = study.get_trials(deepcopy=False)
-    if budget is not None:
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting and len(trials) >= budget:
-            return None, trials
-    with warnings.catch_warnings():  # "heartbeat is meant for optimize()": we run it ourselves
-        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-        return study.ask(), trials
 
 
 def final_fit_reserve(trials: Sequence[FrozenTrial], plan: SearchPlan) -> float:
@@ -689,92 +334,6 @@ def early_stop_bar(trials: Sequence[FrozenTrial], objective: str) -> float | Non
     return float(np.median(firsts)) if len(firsts) >= EARLY_STOP_AFTER else None
 
 
-def _run_trials(
-    study: optuna.Study,
-    space: PipelineSpace,
-    evaluate: _Evaluator | GuardedEvaluator,
-    plan: SearchPlan,
-    work: Workload,
-    on_trial: Callable[[TrialEvent], None] | None,
-    lock: workers.StudyLock,
-) -> None:
-    """Ask, evaluate, tell until the budget is spent and no worker's trial is still running.
-
-    Waiting for the other workers' trials means each worker stores its winner from the
-    whole study; a trial whose process died is failed once its heartbeat is stale, and
-    its retry is picked up here.
-    """
-    budget, timeout = plan.trials, plan.timeout
-    started, trials = time.monotonic(), []
-    while True:
-        if timeout is not None:
-            reserve = final_fit_reserve(trials, plan)
-            if time.monotonic() - started >= timeout - reserve:
-                return
-        workers.fail_stale_trials(study)
-        with lock():
-            trial, trials = _next_trial(study, budget)
-        if trial is None:
-            if budget is None or not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                return
-            time.sleep(POLL_SECONDS)
-            continue
-        study.sampler = _sampler(plan.seed, trial.number)
-        stop_below = early_stop_bar(trials, plan.objective)
-        pruning = _Pruning(trial, plan.objective, stop_below)
-        with optuna_internals.heartbeat(study, trial):
-            _run_trial(study, trial, space, evaluate, pruning, plan, work, on_trial)
-
-
-def _run_trial(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    space: PipelineSpace,
-    evaluate: _Evaluator | GuardedEvaluator,
-    pruning: _Pruning,
-    plan: SearchPlan,
-    work: Workload,
-    on_trial: Callable[[TrialEvent], None] | None,
-) -> None:
-    t0 = time.perf_counter()
-    objective = plan.objective
-    state, values, error, text = TrialState.COMPLETE, None, None, "?"
-    try:
-        spec = space.sample(trial)
-        text = spec.describe()
-        trial.set_user_attr("pipeline", spec.to_dict())
-        trial.set_user_attr("pipeline_text", text)
-        with warnings.catch_warnings():  # convergence chatter would drown the progress bar
-            warnings.simplefilter("ignore")
-            result = evaluate(spec, pruning)
-        oof = result.pop("oof")
-        for key, value in result.items():
-            trial.set_user_attr(key, value)
-        values = [result["f1"], result["auc"]] if objective == "both" else [result[objective]]
-        if not all(np.isfinite(values)):
-            raise DataError("a validation fold lacked a class, so a score is undefined")
-        save_predictions(plan.storage, study.study_name, trial.number, work.fingerprint, oof)
-    except optuna.TrialPruned:
-        state = TrialState.PRUNED
-        if pruning.first_fold is not None:
-            trial.set_user_attr("first_fold", pruning.first_fold)
-    except (KeyboardInterrupt, SystemExit):
-        trial.set_user_attr("error", "interrupted")
-        study.tell(trial, state=TrialState.FAIL)
-        raise
-    except (*STORAGE_FAULTS, StorageError):  # the database failed: recording it would too
-        raise
-    except Exception as exc:  # a failing candidate is recorded, the search goes on
-        reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
-        state, error = TrialState.FAIL, reason[:2000]
-        trial.set_user_attr("error", error)
-    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-    study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
-    if on_trial is not None:
-        everything = study.get_trials(deepcopy=False)
-        on_trial(_event(everything, trial.number, state, text, error, plan.trials))
-
-
 class _Pruning:
     """Stops a trial early: after its first fold by :func:`early_stop_bar` (any objective),
     and between epochs of iterative models by Optuna's pruner (single objective only:
@@ -799,6 +358,10 @@ class _Pruning:
 
         return report
 
+    def attrs(self) -> dict[str, Any]:
+        """Recorded on a trial stopped early: its first fold joins the next trials' bar."""
+        return {} if self.first_fold is None else {"first_fold": self.first_fold}
+
     def after_fold(self, fold: int, fold_scores: list[dict[str, float]]) -> None:
         if fold != 0:
             return
@@ -811,7 +374,7 @@ class _Pruning:
 def _event(
     trials: list[FrozenTrial],
     number: int,
-    state: TrialState,
+    state: str,
     text: str,
     error: str | None,
     budget: int | None,
@@ -821,7 +384,7 @@ def _event(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     return TrialEvent(
         number=number,
-        state=state.name,
+        state=state,
         f1=attrs.get("f1"),
         auc=attrs.get("auc"),
         best_f1=max((t.user_attrs["f1"] for t in complete), default=None),
@@ -883,7 +446,6 @@ def _store_winner(
     study: optuna.Study,
     registry: Registry,
     customers: CustomerData,
-    positive: Any,
     split: tuple,
     plan: SearchPlan,
     work: Workload,
@@ -891,6 +453,7 @@ def _store_winner(
 ) -> SearchResult:
     """Score the winner on the holdout, refit it as asked, store it in one transaction."""
     X_train, y_train, X_hold, y_hold = split
+    positive = work.positive
     storage, objective, refit = plan.storage, plan.objective, plan.refit
     trials = study.get_trials(deepcopy=False)
     winner = pick_winner(trials, objective)
@@ -967,3 +530,117 @@ def _build(
         return build_pipeline(spec, registry, positive, threshold)
     members = [build_pipeline(member, registry, positive) for _, _, member in spec.members]
     return EnsemblePipeline(members, [w for w, _, _ in spec.members], threshold)
+
+
+class Classification(Task):
+    """Supervised search: pipelines scored by cross-validated F1 and ROC-AUC (module doc)."""
+
+    name = "classification"
+
+    def check(self, plan: SearchPlan) -> None:
+        if plan.objective not in OBJECTIVES:
+            raise SegframeError(
+                f"--objective must be one of {', '.join(OBJECTIVES)}, not {plan.objective!r}."
+            )
+        if not 2 <= plan.cv <= 20 or not 0.05 <= plan.holdout <= 0.5:
+            raise SegframeError(
+                "Use 2 to 20 cross-validation folds and a holdout share of 0.05 to 0.5."
+            )
+        if plan.refit not in REFITS:
+            raise SegframeError(f"--refit must be one of {', '.join(REFITS)}, not {plan.refit!r}.")
+
+    def metrics(self, plan: SearchPlan) -> list[str]:
+        return ["f1", "auc"] if plan.objective == "both" else [plan.objective]
+
+    def prepare(
+        self, plan: SearchPlan, source: Source, registry: Registry
+    ) -> tuple[Workload, tuple[CustomerData, tuple]]:
+        """The training part that trials see (the holdout is kept back for the winner)."""
+        customers = source.load(plan.seed, labelled=True)
+        if customers.target is None:
+            raise DataError("A search needs a target column; pass --target.")
+        y = customers.target
+        _check_class_sizes(y, plan.cv, plan.holdout)
+        positive = positive_label(sorted(y.unique().tolist()))
+        if positive is None and y.nunique() == 2:
+            positive = y.value_counts().idxmin()
+        X_train, X_hold, y_train, y_hold = train_test_split(
+            customers.frame, y, test_size=plan.holdout, stratify=y, random_state=plan.seed
+        )
+        device = resolve_device(plan.device)
+        work = Workload(
+            X=X_train,
+            y=y_train,
+            positive=positive,
+            context=_context(X_train, y_train, plan.cv, customers.has_events, device),
+            meta={
+                "task": self.name,
+                "target": customers.target_column,
+                "objective": plan.objective,
+                "id_column": customers.id_column,
+                "has_events": customers.has_events,
+            },
+            fingerprint=_fingerprint(X_train, plan.cv, plan.seed),
+            registry=None,
+        )
+        return work, (customers, (X_train, y_train, X_hold, y_hold))
+
+    def space(self, plan: SearchPlan, work: Workload, registry: Registry) -> PipelineSpace:
+        return PipelineSpace(
+            registry, work.context, plan.models, include=plan.include, exclude=plan.exclude
+        )
+
+    def evaluator(
+        self, plan: SearchPlan, work: Workload, registry: Registry | None = None
+    ) -> _Evaluator:
+        registry = registry or rebuild_registry(work.registry)
+        return _Evaluator(work.X, work.y, plan.cv, plan.seed, registry, work.positive)
+
+    def pruning(
+        self, trial: optuna.Trial, plan: SearchPlan, trials: Sequence[FrozenTrial]
+    ) -> _Pruning:
+        return _Pruning(trial, plan.objective, early_stop_bar(trials, plan.objective))
+
+    def outcome(
+        self, plan: SearchPlan, work: Workload, study: str, number: int, result: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[float]]:
+        """The scores as attributes; the out-of-fold predictions go to their own table (for
+        the ensemble), not into the trial."""
+        oof = result.pop("oof")
+        values = [result[m] for m in self.metrics(plan)]
+        if not all(np.isfinite(values)):
+            raise DataError("a validation fold lacked a class, so a score is undefined")
+        save_predictions(plan.storage, study, number, work.fingerprint, oof)
+        return result, values
+
+    def reserve(self, trials: Sequence[FrozenTrial], plan: SearchPlan) -> float:
+        return final_fit_reserve(trials, plan)
+
+    def event(
+        self,
+        trials: list[FrozenTrial],
+        number: int,
+        state: str,
+        text: str,
+        error: str | None,
+        budget: int | None,
+    ) -> TrialEvent:
+        return _event(trials, number, state, text, error, budget)
+
+    def store(
+        self,
+        study: optuna.Study,
+        plan: SearchPlan,
+        work: Workload,
+        registry: Registry,
+        prepared: tuple[CustomerData, tuple],
+        time_left: float | None,
+    ) -> SearchResult:
+        customers, split = prepared
+        return _store_winner(study, registry, customers, split, plan, work, time_left)
+
+    def leaderboard(self, study: str, storage: str) -> pd.DataFrame:
+        return leaderboard(study, storage)
+
+
+TASK = Classification()

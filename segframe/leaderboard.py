@@ -26,6 +26,18 @@ def _pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if not dominated(t)]
 
 
+def no_winner(trials: Sequence[FrozenTrial], what: str) -> SegframeError:
+    """The error of a study with no completed ``what`` (pipeline, segmentation): its errors."""
+    errors = sorted(set(trial_errors(trials).values()))
+    detail = "; ".join(shorten(e, 300) for e in errors[:3]) or "no trial finished"
+    if len(errors) > 3:
+        detail += f"; and {len(errors) - 3} other errors"
+    return SegframeError(
+        f"No candidate {what} completed, so there is no winner to store ({detail}). "
+        "Raise the budget (--trials/--timeout) or check the errors with `segframe leaderboard`."
+    )
+
+
 def pick_winner(trials: Sequence[FrozenTrial], objective: str) -> FrozenTrial:
     """The winning trial, deterministically.
 
@@ -35,14 +47,7 @@ def pick_winner(trials: Sequence[FrozenTrial], objective: str) -> FrozenTrial:
     """
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
     if not complete:
-        errors = sorted(set(trial_errors(trials).values()))
-        detail = "; ".join(shorten(e, 300) for e in errors[:3]) or "no trial finished"
-        if len(errors) > 3:
-            detail += f"; and {len(errors) - 3} other errors"
-        raise SegframeError(
-            f"No candidate pipeline completed, so there is no winner to store ({detail}). "
-            "Raise the budget (--trials/--timeout) or check the errors with `segframe leaderboard`."
-        )
+        raise no_winner(trials, "pipeline")
 
     def key(t: FrozenTrial) -> tuple:
         f1, auc = t.user_attrs["f1"], t.user_attrs["auc"]

@@ -147,7 +147,7 @@ class SegmentPipeline(ClassifierMixin, BaseEstimator):
 NONE = "none"
 
 
-def _build_step(registry: Registry, step: StepSpec) -> Any:
+def build_step(registry: Registry, step: StepSpec) -> Any:
     if step.name == NONE:
         return "passthrough"
     return registry.get(step.kind, step.name).factory(**step.params)
@@ -155,14 +155,14 @@ def _build_step(registry: Registry, step: StepSpec) -> Any:
 
 def build_features(spec: PipelineSpec, registry: Registry) -> FeatureConcat:
     """The (unfitted) feature builders of ``spec``, side by side."""
-    return FeatureConcat([(step.name, _build_step(registry, step)) for step in spec.features])
+    return FeatureConcat([(step.name, build_step(registry, step)) for step in spec.features])
 
 
 def build_tail(spec: PipelineSpec, registry: Registry) -> list[tuple[str, Any]]:
     """The (unfitted) steps after the feature builders: preprocessors, sampler, model."""
-    steps = [(step.name, _build_step(registry, step)) for step in spec.steps[:-2]]
-    steps.append(("sampler", _build_step(registry, spec.sampler)))
-    steps.append(("model", _build_step(registry, spec.model)))
+    steps = [(step.name, build_step(registry, step)) for step in spec.steps[:-2]]
+    steps.append(("sampler", build_step(registry, spec.sampler)))
+    steps.append(("model", build_step(registry, spec.model)))
     return steps
 
 

@@ -28,12 +28,12 @@ class SearchPlan:
     guarded child process that is stopped at the limit; by default (None) trials run
     in-process: fastest, and plugins registered in code need not be importable by another
     process. ``resume`` fails and retries the trials a killed run left running.
-    ``cv``, ``holdout``, ``refit``, ``ensemble`` and ``device`` concern classification,
-    ``k`` (the range of segment counts) segmentation.
+    ``cv``, ``holdout``, ``refit``, ``ensemble`` and ``device`` concern classification;
+    ``k`` (the range of segment counts) and ``names`` (segment id → name overrides)
+    segmentation, whose ``objective`` is ``silhouette``.
     """
 
     study: str
-    task: str = "classification"
     storage: str = DEFAULT_STORAGE
     objective: str = "both"
     trials: int | None = 30
@@ -52,6 +52,7 @@ class SearchPlan:
     ensemble: bool = True
     device: str = "auto"
     k: tuple[int, int] = (2, 12)
+    names: tuple[tuple[int, str], ...] = ()
 
     @property
     def guarded(self) -> bool:

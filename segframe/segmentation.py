@@ -1,4 +1,7 @@
-"""Segments without labels: an Optuna search over feature chains and K-Means settings.
+"""The segmentation task and :func:`segment`: segments without labels, and their stored winner.
+
+The runner (:mod:`segframe.runner`) runs the trials (budget, workers, guard, resume); this
+task says what they are: an Optuna search over feature chains and K-Means settings.
 
 Each trial samples feature builders, the preprocessing chain up to an all-numeric
 matrix (every registered preprocessor that fits, matrix→matrix ones such as ``scale``
@@ -17,8 +20,6 @@ profiles, names and a 2-D projection for the report in ``details``.
 
 from __future__ import annotations
 
-import logging
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -43,23 +44,19 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from segframe.components import FRAME, MATRIX, SearchContext
-from segframe.data import CustomerData, column_kinds, load_customers
-from segframe.engine import (
-    FINISHED,
-    StoredResult,
-    _check_same_choices,
-    _next_trial,
-    _open_study,
-    default_study_name,
-)
+from segframe.data import CustomerData, column_kinds
 from segframe.errors import DataError, PluginError, SegframeError
-from segframe.leaderboard import load_study
-from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, _build_step
+from segframe.leaderboard import load_study, no_winner
+from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, build_step
+from segframe.plan import DEFAULTS, SearchPlan, Workload
 from segframe.profiles import profiles_records, segment_profiles
-from segframe.registry import Registry, default_registry
-from segframe.space import NamespacedTrial, Selection, Slot, _form_rank, usable_components
-from segframe.storage import DEFAULT_STORAGE, save_winner
+from segframe.registry import Registry
+from segframe.runner import FINISHED, StoredResult, run
+from segframe.space import NamespacedTrial, Selection, Slot, form_rank, usable_components
+from segframe.storage import save_winner
+from segframe.task import Source, Task
 from segframe.version import __version__
+from segframe.workers import rebuild_registry
 
 OBJECTIVE = "silhouette"
 #: Trials whose mean bootstrap ARI is below this are only chosen when no trial reaches it.
@@ -195,12 +192,17 @@ class SegmentSpace:
             groups.setdefault((component.accepts, component.produces), []).append(component)
         self.slots = sorted(
             (Slot(a, p, tuple(cs)) for (a, p), cs in groups.items()),
-            key=lambda s: (_form_rank(s.accepts), _form_rank(s.produces)),
+            key=lambda s: (form_rank(s.accepts), form_rank(s.produces)),
         )
 
     def choices(self) -> dict[str, list[str]]:
         """The structural parameters' choices, which a continued study must keep."""
         return {"features": list(self.features), **{s.parameter: s.choices for s in self.slots}}
+
+    def portfolio(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """No known-good starts: which segmentation is good depends on the shop, so the
+        sampler starts from scratch."""
+        return []
 
     def _step(self, trial: Any, component: Any) -> StepSpec:
         params = dict(component.space(NamespacedTrial(trial, component.name), self.context))
@@ -229,9 +231,9 @@ class SegmentSpace:
 
 def build_segmenter(spec: PipelineSpec, registry: Registry, seed: int = 0) -> Segmenter:
     """The unfitted :class:`Segmenter` that ``spec`` describes."""
-    builders = [(step.name, _build_step(registry, step)) for step in spec.features]
+    builders = [(step.name, build_step(registry, step)) for step in spec.features]
     steps: list[tuple[str, Any]] = [("features", FeatureConcat(builders))]
-    steps += [(step.name, _build_step(registry, step)) for step in spec.steps[:-1]]
+    steps += [(step.name, build_step(registry, step)) for step in spec.steps[:-1]]
     steps.append(("kmeans", KMeansSegments(**spec.steps[-1].params, seed=seed)))
     return Segmenter(Pipeline(steps), spec=spec.to_dict())
 
@@ -305,7 +307,7 @@ class SegmentResult(StoredResult):
         return segment_leaderboard(self.study_name, self.storage_url)
 
 
-def segment_leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+def segment_leaderboard(study: str, storage: str = DEFAULTS.storage) -> pd.DataFrame:
     """One row per trial of a segmentation study, best silhouette first."""
     columns = [
         "trial", "pipeline", "k", "silhouette", "stability", "calinski_harabasz",
@@ -347,29 +349,11 @@ def parse_k(text: str | tuple[int, int]) -> tuple[int, int]:
     return low, high
 
 
-def _load(data: Any, events: Any, id_column: str | None, demo: bool, seed: int) -> CustomerData:
-    if isinstance(data, CustomerData):
-        return data
-    if demo:
-        from segframe.demo import make_demo
-
-        customers, log = make_demo(seed=seed)
-        customers = customers.drop(columns="will_buy_again")
-        return load_customers(customers, id_column="customer_id", events=log)
-    if data is None:
-        raise DataError("Pass a customer table (and usually its event log), or use the demo data.")
-    return load_customers(data, id_column=id_column, events=events)
-
-
-def _pick(trials: list) -> tuple[Any, list[str]]:
+def _pick(trials: list[FrozenTrial]) -> tuple[FrozenTrial, list[str]]:
+    """The most silhouette-scoring stable trial (module doc), and a note when none is stable."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
-        errors = sorted({t.user_attrs.get("error", "") for t in trials} - {""})
-        raise SegframeError(
-            "No candidate segmentation completed, so there is no winner to store "
-            f"({'; '.join(errors[:3]) or 'no trial finished'}). Raise --trials/--timeout or "
-            "check the errors with `segframe leaderboard`."
-        )
+        raise no_winner(trials, "segmentation")
     stable = [t for t in complete if t.user_attrs["stability"] >= MIN_STABILITY]
     notes = []
     if not stable:
@@ -379,52 +363,6 @@ def _pick(trials: list) -> tuple[Any, list[str]]:
         )
     best = max(stable or complete, key=lambda t: (t.user_attrs[OBJECTIVE], -t.number))
     return best, notes
-
-
-def _run(
-    study: optuna.Study,
-    space: SegmentSpace,
-    X: pd.DataFrame,
-    registry: Registry,
-    seed: int,
-    trials: int | None,
-    timeout: float | None,
-    on_trial: Callable[[SegmentEvent], None] | None,
-) -> None:
-    started = time.monotonic()
-    best = None
-    while True:
-        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-        if trials is not None and finished >= trials:
-            return
-        if timeout is not None and time.monotonic() - started >= timeout:
-            return
-        trial, _ = _next_trial(study, None)  # the budget is checked above
-        t0 = time.perf_counter()
-        state, value, error = TrialState.COMPLETE, None, None
-        try:
-            spec = space.sample(trial)
-            trial.set_user_attr("pipeline", spec.to_dict())
-            trial.set_user_attr("pipeline_text", spec.describe())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scores = evaluate(build_segmenter(spec, registry, seed).fit(X), seed)
-            for key, number in scores.items():
-                trial.set_user_attr(key, number)
-            value = scores[OBJECTIVE]
-            best = value if best is None else max(best, value)
-        except (KeyboardInterrupt, SystemExit):
-            trial.set_user_attr("error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as exc:  # a failing candidate is recorded, the search goes on
-            state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"[:2000]
-            trial.set_user_attr("error", error)
-        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-        study.tell(trial, value, state=state)
-        if on_trial is not None:
-            event = SegmentEvent(trial.number, state.name, value, best, finished + 1, trials, error)
-            on_trial(event)
 
 
 def projection(Z: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
@@ -443,110 +381,214 @@ def projection(Z: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
     }
 
 
+class _Evaluator:
+    """Fits a candidate segmenter on every customer and scores it (:func:`evaluate`)."""
+
+    def __init__(self, X: pd.DataFrame, registry: Registry, seed: int) -> None:
+        self.X, self.registry, self.seed = X, registry, seed
+
+    def __call__(self, spec: PipelineSpec, pruning: None) -> dict[str, float]:
+        fitted = build_segmenter(spec, self.registry, self.seed).fit(self.X)
+        return evaluate(fitted, self.seed)
+
+    def close(self) -> None:
+        """Nothing to release in-process (the guarded evaluator stops its child here)."""
+
+
+class Segmentation(Task):
+    """Unsupervised search: segmentations scored by silhouette and stability (module doc)."""
+
+    name = "segmentation"
+
+    def check(self, plan: SearchPlan) -> None:
+        parse_k(plan.k)
+
+    def metrics(self, plan: SearchPlan) -> list[str]:
+        return [OBJECTIVE]
+
+    def prepare(
+        self, plan: SearchPlan, source: Source, registry: Registry
+    ) -> tuple[Workload, CustomerData]:
+        customers = source.load(plan.seed, labelled=False)
+        X = customers.frame
+        if plan.k[1] >= len(X):
+            raise DataError(
+                f"{len(X)} customers cannot form up to {plan.k[1]} segments; lower --k."
+            )
+        kinds = column_kinds(X)
+        context = SearchContext(
+            n_rows=len(X),
+            n_classes=0,
+            min_class_count=len(X),
+            minority_ratio=1.0,
+            has_events=customers.has_events,
+            n_tabular_columns=len(kinds),
+            columns=tuple(kinds),
+            column_kinds=kinds,
+        )
+        meta = {
+            "task": self.name,
+            "target": None,
+            "objective": OBJECTIVE,
+            "id_column": customers.id_column,
+            "has_events": customers.has_events,
+        }
+        work = Workload(
+            X=X, y=None, positive=None, context=context, meta=meta, fingerprint="", registry=None
+        )
+        return work, customers
+
+    def space(self, plan: SearchPlan, work: Workload, registry: Registry) -> SegmentSpace:
+        return SegmentSpace(
+            registry, work.context, plan.k, plan.seed, include=plan.include, exclude=plan.exclude
+        )
+
+    def evaluator(
+        self, plan: SearchPlan, work: Workload, registry: Registry | None = None
+    ) -> _Evaluator:
+        return _Evaluator(work.X, registry or rebuild_registry(work.registry), plan.seed)
+
+    def outcome(
+        self, plan: SearchPlan, work: Workload, study: str, number: int, result: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[float]]:
+        return result, [result[OBJECTIVE]]
+
+    def event(
+        self,
+        trials: list[FrozenTrial],
+        number: int,
+        state: str,
+        text: str,
+        error: str | None,
+        budget: int | None,
+    ) -> SegmentEvent:
+        this = trials[number] if number < len(trials) else None
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        return SegmentEvent(
+            number=number,
+            state=state,
+            silhouette=this.user_attrs.get(OBJECTIVE) if this is not None else None,
+            best_silhouette=max((t.user_attrs[OBJECTIVE] for t in complete), default=None),
+            finished=sum(t.state in FINISHED for t in trials),
+            budget=budget,
+            error=error,
+        )
+
+    def store(
+        self,
+        study: optuna.Study,
+        plan: SearchPlan,
+        work: Workload,
+        registry: Registry,
+        prepared: CustomerData,
+        time_left: float | None,
+    ) -> SegmentResult:
+        """Refit the winner on every customer; store it with its profiles, names and a 2-D
+        projection for the report."""
+        from segframe.profiles import apply_names
+
+        customers, X, seed = prepared, work.X, plan.seed
+        winner, notes = _pick(study.get_trials(deepcopy=False))
+        spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = build_segmenter(spec, registry, seed).fit(X)
+            scores = evaluate(fitted, seed)
+        profiles = segment_profiles(X, fitted.labels_)
+        final = apply_names(profiles["name"].to_dict(), dict(plan.names))
+        profiles["name"] = pd.Series(final)
+        details = {
+            "task": self.name,
+            "target": None,
+            "id_column": customers.id_column,
+            "has_events": customers.has_events,
+            "columns": [c for c in X.columns if c != "events"],
+            "pipeline_text": spec.describe(),
+            "scores": scores,
+            "min_stability": MIN_STABILITY,
+            "k_range": list(plan.k),
+            "n_customers": len(X),
+            "names": {str(s): n for s, n in final.items()},
+            "profiles": profiles_records(profiles),
+            "projection": projection(fitted.embedding_, fitted.labels_, seed),
+        }
+        save_winner(
+            plan.storage,
+            plan.study,
+            fitted,
+            trial_number=winner.number,
+            spec=spec.to_dict(),
+            segframe_version=__version__,
+            plugin_versions=registry.plugin_versions(spec.all_steps()),
+            task=self.name,
+            holdout_f1=None,
+            holdout_auc=None,
+            details=details,
+        )
+        return SegmentResult(
+            study_name=plan.study,
+            best_pipeline=fitted,
+            best_spec=spec,
+            best_trial=winner.number,
+            scores=scores,
+            profiles=profiles,
+            names=final,
+            notes=[*customers.notes, *notes],
+            storage_url=plan.storage,
+        )
+
+    def leaderboard(self, study: str, storage: str) -> pd.DataFrame:
+        return segment_leaderboard(study, storage)
+
+
+TASK = Segmentation()
+
+
 def segment(
     data: str | Path | pd.DataFrame | CustomerData | None = None,
     *,
     events: str | Path | pd.DataFrame | None = None,
     id_column: str | None = None,
     demo: bool = False,
-    storage: str = DEFAULT_STORAGE,
+    storage: str = DEFAULTS.storage,
     study: str | None = None,
     trials: int | None = 20,
-    timeout: float | None = None,
-    k: str | tuple[int, int] = (2, 12),
-    seed: int = 0,
+    timeout: float | None = DEFAULTS.timeout,
+    k: str | tuple[int, int] = DEFAULTS.k,
+    seed: int = DEFAULTS.seed,
     names: dict[int, str] | None = None,
     registry: Registry | None = None,
     on_trial: Callable[[SegmentEvent], None] | None = None,
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
+    include: Sequence[str] = DEFAULTS.include,
+    exclude: Sequence[str] = DEFAULTS.exclude,
+    n_jobs: int = DEFAULTS.n_jobs,
+    resume: bool = DEFAULTS.resume,
+    trial_timeout: float | None = DEFAULTS.trial_timeout,
+    trial_memory_mb: int | None = DEFAULTS.trial_memory_mb,
 ) -> SegmentResult:
     """Find segments without labels and store the winning segmentation.
 
-    ``trials`` is the study's total budget (re-running continues it); ``timeout`` bounds
-    this run. ``names`` overrides derived segment names, e.g. ``{0: "VIP"}``. ``include``
-    and ``exclude`` select feature builders and preprocessors as in a search.
+    ``trials`` is the study's total budget (re-running continues it; 20 by default, where a
+    search has 30: a segmentation trial is cheaper to judge); ``timeout`` bounds this run.
+    ``names`` overrides derived segment names, e.g. ``{0: "VIP"}``. ``include`` and
+    ``exclude`` select feature builders and preprocessors as in a search. ``n_jobs``,
+    ``resume``, ``trial_timeout`` and ``trial_memory_mb`` work as in :func:`~segframe.search`.
     """
-    from segframe.profiles import apply_names
-
-    if trials is None and timeout is None:
-        raise SegframeError("Give a budget: a number of trials, a timeout in seconds, or both.")
-    k_range = parse_k(k)
-    optuna.logging.set_verbosity(logging.WARNING)
-    registry = registry or default_registry()
-    customers = _load(data, events, id_column, demo, seed)
-    X = customers.frame
-    if k_range[1] >= len(X):
-        raise DataError(f"{len(X)} customers cannot form up to {k_range[1]} segments; lower --k.")
-    kinds = column_kinds(X)
-    context = SearchContext(
-        n_rows=len(X),
-        n_classes=0,
-        min_class_count=len(X),
-        minority_ratio=1.0,
-        has_events=customers.has_events,
-        n_tabular_columns=len(kinds),
-        columns=tuple(kinds),
-        column_kinds=kinds,
+    source = Source(data, events=events, id_column=id_column, demo=demo)
+    plan = SearchPlan(
+        study=study or source.study_name("-segments"),
+        storage=storage,
+        objective=OBJECTIVE,
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        include=tuple(include),
+        exclude=tuple(exclude),
+        n_jobs=n_jobs,
+        resume=resume,
+        trial_timeout=trial_timeout,
+        trial_memory_mb=trial_memory_mb,
+        k=parse_k(k),
+        names=tuple(sorted((names or {}).items())),
     )
-    space = SegmentSpace(registry, context, k_range, seed, include=include, exclude=exclude)
-    name = study or default_study_name(data, demo, "-segments")
-    meta = {
-        "task": "segmentation",
-        "target": None,
-        "objective": OBJECTIVE,
-        "id_column": customers.id_column,
-        "has_events": customers.has_events,
-    }
-    optuna_study = _open_study(name, storage, OBJECTIVE, seed, meta)
-    _check_same_choices(optuna_study, space, storage)
-    _run(optuna_study, space, X, registry, seed, trials, timeout, on_trial)
-    winner, notes = _pick(optuna_study.get_trials(deepcopy=False))
-    spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = build_segmenter(spec, registry, seed).fit(X)
-        scores = evaluate(fitted, seed)
-    profiles = segment_profiles(X, fitted.labels_)
-    final = apply_names(profiles["name"].to_dict(), names or {})
-    profiles["name"] = pd.Series(final)
-    details = {
-        "task": "segmentation",
-        "target": None,
-        "id_column": customers.id_column,
-        "has_events": customers.has_events,
-        "columns": [c for c in X.columns if c != "events"],
-        "pipeline_text": spec.describe(),
-        "scores": scores,
-        "min_stability": MIN_STABILITY,
-        "k_range": list(k_range),
-        "n_customers": len(X),
-        "names": {str(s): n for s, n in final.items()},
-        "profiles": profiles_records(profiles),
-        "projection": projection(fitted.embedding_, fitted.labels_, seed),
-    }
-    versions = registry.plugin_versions(spec.all_steps())
-    save_winner(
-        storage,
-        name,
-        fitted,
-        trial_number=winner.number,
-        spec=spec.to_dict(),
-        segframe_version=__version__,
-        plugin_versions=versions,
-        task="segmentation",
-        holdout_f1=None,
-        holdout_auc=None,
-        details=details,
-    )
-    return SegmentResult(
-        study_name=name,
-        best_pipeline=fitted,
-        best_spec=spec,
-        best_trial=winner.number,
-        scores=scores,
-        profiles=profiles,
-        names=final,
-        notes=[*customers.notes, *notes],
-        storage_url=storage,
-    )
+    return run(TASK, plan, source, registry=registry, on_trial=on_trial)

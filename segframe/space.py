@@ -59,7 +59,7 @@ class Slot:
         return [*names, NONE] if skippable else names
 
 
-def _form_rank(form: str) -> int:
+def form_rank(form: str) -> int:
     return FORM_ORDER.index(form) if form in FORM_ORDER else len(FORM_ORDER)
 
 
@@ -329,7 +329,7 @@ class PipelineSpace:
             groups.setdefault((component.accepts, component.produces), []).append(component)
         self.slots = sorted(
             (Slot(a, p, tuple(cs)) for (a, p), cs in groups.items()),
-            key=lambda s: (_form_rank(s.accepts), _form_rank(s.produces)),
+            key=lambda s: (form_rank(s.accepts), form_rank(s.produces)),
         )
         self.samplers = {c.name: c for c in usable["sampler"]}
         #: per form a model accepts: feature-builder choices whose output can reach that form

@@ -29,9 +29,13 @@ IN_CODE = "(registered in code)"  # Registry's distribution name for plugins pas
 class StudyLock:
     """Serialises "is there budget left? then create the trial" across workers.
 
-    PostgreSQL: a session advisory lock keyed by the study name. SQLite: ``flock`` on the
-    database file (independent of the POSIX locks SQLite itself takes on Linux). Other
-    databases run without it and may overshoot the budget by a trial per worker.
+    PostgreSQL: a session advisory lock keyed by the study name. SQLite: ``flock`` on a
+    file beside the database (``<database>.lock``), never on the database file itself:
+    closing any descriptor of a file drops every POSIX lock the process holds on it, so a
+    lock opened and closed on the database file released SQLite's own locks and let
+    another process reset the WAL under a live connection (a corrupt database after
+    ``--n-jobs 2``). Other databases run without it and may overshoot the budget by a
+    trial per worker.
     """
 
     def __init__(self, url: str, study_name: str) -> None:
@@ -39,7 +43,8 @@ class StudyLock:
         self._dialect = self._engine.dialect.name
         digest = hashlib.sha256(study_name.encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)
-        self._path = _sqlite_file(self._engine)
+        database = _sqlite_file(self._engine)
+        self._path = None if database is None else f"{database}.lock"
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -52,7 +57,7 @@ class StudyLock:
                     connection.execute(sa.select(sa.func.pg_advisory_unlock(self._key)))
                     connection.commit()
         elif self._path is not None:
-            with open(self._path, "rb") as handle:
+            with open(self._path, "ab") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     yield
