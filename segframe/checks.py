@@ -60,6 +60,9 @@ COMPLETE_FRAME = "complete frame"
 #: Customers of the simulated shop the checks fit on, and how many of them are held out.
 CUSTOMERS, HELD_OUT = 160, 40
 
+#: What the segmentation search passes a segmenter's factory besides its own parameters.
+SEGMENTER_ARGUMENTS = {"segmenter": {"n_clusters": 3, "seed": 0}}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -383,7 +386,7 @@ class _ComponentCheck:
         reports: list[tuple[Any, Any]] = []
         try:
             try:
-                built = self.c.factory(**params)
+                built = self.c.factory(**params, **SEGMENTER_ARGUMENTS.get(self.c.kind, {}))
             except (Exception, SystemExit) as exc:
                 self.fail("factory", f"factory(**params) with {label} raised {_exc(exc)}")
             self._check_clone(built)
@@ -414,6 +417,8 @@ class _ComponentCheck:
         kind = self.c.kind
         if kind == "sampler":
             return self._use_sampler(built, data, y, label)
+        if kind == "segmenter":
+            return self._use_segmenter(built, data, label)
         needed = ("fit", "predict_proba") if kind == "model" else ("fit", "transform")
         missing = [m for m in needed if not callable(getattr(built, m, None))]
         if missing:
@@ -443,6 +448,32 @@ class _ComponentCheck:
             self._check_model(built, data, y, label)
         else:
             self._check_transform(built, data, label)
+        return built
+
+    def _use_segmenter(self, built: Any, data: _Split, label: str) -> Any:
+        """What `segframe segment` relies on: fit(X) sets labels_, predict(X) gives a segment
+        id per row, embed(X) the 2-D space silhouette is measured in."""
+        missing = [m for m in ("fit", "predict", "embed") if not callable(getattr(built, m, None))]
+        if missing:
+            self.fail(
+                "methods",
+                f"the factory returned {type(built).__name__}, which has no "
+                f"{' or '.join(missing)}; a segmenter has fit(X), predict(X) and embed(X)",
+            )
+        try:
+            if built.fit(data.fit) is not built:
+                self.problem("fit", "fit() did not return self (scikit-learn's rule)")
+            labels = np.asarray(getattr(built, "labels_", None))
+            predicted = np.asarray(built.predict(data.held_out))
+            embedded = np.asarray(built.embed(data.fit), dtype=float)
+        except (Exception, SystemExit) as exc:
+            self.fail("fit", f"fitting and using it with {label} raised {_exc(exc)}")
+        if labels.shape != (len(data.fit),):
+            self.problem("output", "fit() must set labels_, a segment id per row it was fitted on")
+        if predicted.shape != (len(data.held_out),):
+            self.problem("output", f"predict() gave shape {predicted.shape}, not one id per row")
+        if embedded.ndim != 2 or len(embedded) != len(data.fit):
+            self.problem("output", f"embed() gave shape {embedded.shape}; it is 2-D, a row per row")
         return built
 
     def _check_transform(self, built: Any, data: _Split, label: str) -> None:
@@ -656,9 +687,10 @@ def check_component(
     and checks that what it gives matches what it ``produces``: a feature builder returns
     a DataFrame indexed like its input (or a SequenceBatch), a preprocessor transforms
     fitted and held-out rows alike, a sampler has ``fit_resample``, a model has
-    ``predict_proba`` (rows summing to 1) and ``classes_``, also on three classes. Every
-    step must survive ``sklearn.base.clone`` and pickling. An ``epochs`` parameter is
-    capped at 1 to keep the check fast.
+    ``predict_proba`` (rows summing to 1) and ``classes_``, also on three classes, and a
+    segmenter (built with ``n_clusters=3``) sets ``labels_`` and has ``predict`` and
+    ``embed``. Every step must survive ``sklearn.base.clone`` and pickling. An ``epochs``
+    parameter is capped at 1 to keep the check fast.
 
     Raises :class:`PluginCheckError` listing every broken rule (unless
     ``raise_on_problems`` is false); returns the :class:`CheckReport`.

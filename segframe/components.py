@@ -19,8 +19,8 @@ CONTRACT_VERSION = 1
 #: (``SEGFRAME_CONTRACT = 1``); a plugin without it is taken to target contract 1.
 CONTRACT_ATTRIBUTE = "SEGFRAME_CONTRACT"
 
-Kind = Literal["features", "preprocessor", "sampler", "model"]
-KINDS: tuple[Kind, ...] = ("features", "preprocessor", "sampler", "model")
+Kind = Literal["features", "preprocessor", "sampler", "model", "segmenter"]
+KINDS: tuple[Kind, ...] = ("features", "preprocessor", "sampler", "model", "segmenter")
 
 #: Data forms flowing between steps.
 RAW = "raw"  # customer frame (id as index) with the nested ``events`` column
@@ -28,6 +28,7 @@ FRAME = "frame"  # feature frame: numeric and categorical columns, may hold NaN
 MATRIX = "matrix"  # all-numeric, complete feature matrix
 SEQUENCES = "sequences"  # a SequenceBatch: token sequences plus per-customer side features
 PREDICTION = "prediction"  # class probabilities
+SEGMENTS = "segments"  # a segment id per customer: what a segmenter gives `segframe segment`
 
 
 @dataclass(frozen=True)

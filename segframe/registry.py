@@ -30,6 +30,7 @@ from segframe.components import (
     MATRIX,
     PREDICTION,
     RAW,
+    SEGMENTS,
     SEQUENCES,
     Component,
 )
@@ -40,7 +41,7 @@ ENTRY_POINT_GROUP = "segframe"
 #: Comma-separated entry-point names to skip (e.g. to step around a broken plugin).
 DISABLE_ENV = "SEGFRAME_DISABLE_PLUGINS"
 #: Every data form a component may accept or produce.
-FORMS = (RAW, FRAME, MATRIX, SEQUENCES, PREDICTION)
+FORMS = (RAW, FRAME, MATRIX, SEQUENCES, PREDICTION, SEGMENTS)
 #: What the hook specification module names a hook by.
 HOOKS = tuple(name for name in vars(hookspecs) if name.startswith("segframe_"))
 
@@ -212,8 +213,15 @@ def _form_rule_problems(c: Component) -> list[str]:
         problems.append(f"produces {c.produces!r}: a model produces {PREDICTION!r}")
     if c.kind != "model" and c.produces == PREDICTION:
         problems.append(f"produces {PREDICTION!r}: only models produce class probabilities")
-    if c.accepts == PREDICTION:
-        problems.append(f"accepts {PREDICTION!r}: no step takes a model's output")
+    if c.accepts in (PREDICTION, SEGMENTS):
+        problems.append(f"accepts {c.accepts!r}: no step takes a model's or segmenter's output")
+    if c.kind == "segmenter" and (c.accepts, c.produces) != (MATRIX, SEGMENTS):
+        problems.append(
+            f"accepts {c.accepts!r} and produces {c.produces!r}: a segmenter accepts "
+            f"{MATRIX!r} and produces {SEGMENTS!r}"
+        )
+    if c.kind != "segmenter" and c.produces == SEGMENTS:
+        problems.append(f"produces {SEGMENTS!r}: only segmenters produce segments")
     if c.kind == "features" and c.accepts != RAW:
         problems.append(
             f"accepts {c.accepts!r}: feature builders accept {RAW!r}, the customer frame"

@@ -1,16 +1,21 @@
 """The segmentation task and :func:`segment`: segments without labels, and their stored winner.
 
 The runner (:mod:`segframe.runner`) runs the trials (budget, workers, guard, resume); this
-task says what they are: an Optuna search over feature chains and K-Means settings.
+task says what they are: an Optuna search over feature chains and segmenters.
 
 Each trial samples feature builders, the preprocessing chain up to an all-numeric
 matrix (every registered preprocessor that fits, matrix→matrix ones such as ``scale``
-or an embedding included) and K-Means settings (k, init, log compression). It is
-scored by the silhouette on a sample of customers (the objective), with
+or an embedding included), a segmenter (a plugin component of kind ``segmenter``, such
+as the kmeans plugin's) with its settings, and the number of segments within ``--k``.
+It is scored by the silhouette on a sample of customers (the objective), with
 Calinski–Harabasz, Davies–Bouldin and stability recorded beside it. Stability is the
-mean adjusted Rand index between the trial's segmentation and K-Means fits on
-bootstrap samples, all predicted on the same customers: a segmentation that changes
+mean adjusted Rand index between the trial's segmentation and refits of its segmenter
+on bootstrap samples, all predicted on the same customers: a segmentation that changes
 with every resample is not one to hand to a marketing team.
+
+A segmenter's factory takes ``n_clusters`` and ``seed`` besides its own parameters; what
+it builds has ``fit(X)`` (setting ``labels_``), ``predict(X)`` and ``embed(X)``, the space
+its segments are judged and drawn in.
 
 The winner is the most silhouette-scoring trial among the stable ones (stability >=
 :data:`MIN_STABILITY`; the best overall when none is), refitted on all customers and
@@ -30,8 +35,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
-from sklearn.cluster import KMeans
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -40,8 +44,6 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, column_kinds
@@ -66,57 +68,10 @@ STABILITY_BOOTSTRAPS = 5
 STABILITY_SAMPLE = 2000  # customers on which bootstrap fits are compared
 BOOTSTRAP_SIZE = 20_000  # cap of each bootstrap sample, for speed on big data
 PROJECTION_POINTS = 2000
-N_INIT = 3  # K-Means restarts, the same for the segmentation and its bootstrap refits
-#: OpenMP threads for K-Means. One: beside a busy core, OpenMP spin-waiting made K-Means
-#: 8x slower on the 2-core machines this runs on (the same trap as XGBoost's).
-KMEANS_THREADS = 1
-
-
-class KMeansSegments(ClusterMixin, BaseEstimator):
-    """K-Means on a standardised (optionally sign-log-compressed) matrix.
-
-    RFM-like columns are heavy-tailed: a few big spenders would otherwise get clusters
-    of their own. Segment ids are ordered by size (0 = largest) so they read the same
-    across refits.
-    """
-
-    def __init__(
-        self, n_clusters: int = 4, init: str = "k-means++", log: bool = True, seed: int = 0
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.init = init
-        self.log = log
-        self.seed = seed
-
-    def _compress(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        return np.sign(X) * np.log1p(np.abs(X)) if self.log else X
-
-    def embed(self, X: Any) -> np.ndarray:
-        """The space K-Means clusters in: what silhouette and the projection use."""
-        return self.scaler_.transform(self._compress(X))
-
-    def fit(self, X: Any, y: Any = None) -> KMeansSegments:
-        self.scaler_ = StandardScaler().fit(self._compress(X))
-        Z = self.embed(X)
-        if len(Z) <= self.n_clusters:
-            raise DataError(f"{len(Z)} customers cannot form {self.n_clusters} segments.")
-        kmeans = KMeans(self.n_clusters, init=self.init, n_init=N_INIT, random_state=self.seed)
-        with threadpool_limits(KMEANS_THREADS, user_api="openmp"):
-            self.kmeans_ = kmeans.fit(Z)
-        sizes = np.bincount(self.kmeans_.labels_, minlength=self.n_clusters)
-        self.order_ = np.empty(self.n_clusters, dtype=int)
-        self.order_[np.argsort(-sizes, kind="stable")] = np.arange(self.n_clusters)
-        self.labels_ = self.order_[self.kmeans_.labels_]
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        with threadpool_limits(KMEANS_THREADS, user_api="openmp"):
-            return self.order_[self.kmeans_.predict(self.embed(X))]
 
 
 class Segmenter(TransformerMixin, BaseEstimator):
-    """Raw customer data → segment id: feature builders, preprocessors, then K-Means.
+    """Raw customer data → segment id: feature builders, preprocessors, then a segmenter.
 
     ``transform`` gives the clustering space (for projections); ``predict`` the segment.
     """
@@ -126,12 +81,18 @@ class Segmenter(TransformerMixin, BaseEstimator):
         self.spec = spec
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> Segmenter:
-        self.pipeline_ = clone(self.pipeline)
-        matrix = self.pipeline_[:-1].fit_transform(X)
-        self.pipeline_[-1].fit(matrix)
-        self.labels_ = self.pipeline_[-1].labels_
-        self.embedding_ = self.pipeline_[-1].embed(matrix)
+        self.fit_matrix(X)
         return self
+
+    def fit_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """Fit; return the matrix the segmenter step was fitted on (stability refits it on
+        bootstrap samples of it), which the fitted object does not keep."""
+        self.pipeline_ = clone(self.pipeline)
+        matrix = np.asarray(self.pipeline_[:-1].fit_transform(X), dtype=float)
+        self.pipeline_[-1].fit(matrix)
+        self.labels_ = np.asarray(self.pipeline_[-1].labels_)
+        self.embedding_ = self.pipeline_[-1].embed(matrix)
+        return matrix
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         return self.pipeline_[-1].embed(self.pipeline_[:-1].transform(X))
@@ -140,16 +101,9 @@ class Segmenter(TransformerMixin, BaseEstimator):
         return self.pipeline_.predict(X)
 
 
-def _kmeans_space(trial: Any, k_range: tuple[int, int]) -> dict[str, Any]:
-    return {
-        "n_clusters": trial.suggest_int("n_clusters", *k_range),
-        "init": trial.suggest_categorical("init", ["k-means++", "random"]),
-        "log": trial.suggest_categorical("log", [True, False]),
-    }
-
-
 class SegmentSpace:
-    """Feature builders and every preprocessing chain from raw data to a matrix, then K-Means."""
+    """Feature builders, every preprocessing chain from raw data to a matrix, then a
+    segmenter and its number of segments."""
 
     def __init__(
         self,
@@ -162,7 +116,7 @@ class SegmentSpace:
         exclude: Sequence[str] = (),
     ) -> None:
         self.context, self.k_range, self.seed = context, k_range, seed
-        kinds = ("features", "preprocessor")
+        kinds = ("features", "preprocessor", "segmenter")
         selection = Selection.resolve(
             registry, include, exclude, kinds=kinds, search="a segmentation"
         )
@@ -171,19 +125,29 @@ class SegmentSpace:
         everything = registry.plugins.keys()
 
         def usable(kind: str, chosen: Selection | None) -> list:
-            # K-Means needs a feature frame; other forms (e.g. sequences) are skipped
-            asked = everything if kind == "preprocessor" else ()
+            # segmenters take a matrix; other forms (e.g. sequences) are skipped
+            asked = everything if kind != "features" else ()
             found = usable_components(registry, kind, context, asked, chosen)
             if kind == "features":
                 return [c for c in found if c.produces == FRAME]
+            if kind == "segmenter":
+                return found
             return [c for c in found if {c.accepts, c.produces} <= {FRAME, MATRIX}]
 
         builders, preprocessors = usable("features", selection), usable("preprocessor", selection)
+        segmenters = usable("segmenter", selection)
         if selection:
             selection.check("features", usable("features", None), builders)
             selection.check("preprocessor", usable("preprocessor", None), preprocessors)
+            selection.check("segmenter", usable("segmenter", None), segmenters)
         if not builders:
             raise PluginError("No feature builder fits this data; is the customer table empty?")
+        if not segmenters:
+            raise PluginError(
+                "No segmenter is available; install segframe's kmeans plugin (it comes with "
+                "segframe) or another plugin with a component of kind 'segmenter'."
+            )
+        self.segmenters = {c.name: c for c in segmenters}
         self.features = {c.name: [c] for c in builders}
         if len(builders) > 1:
             self.features["+".join(c.name for c in builders)] = builders
@@ -197,7 +161,10 @@ class SegmentSpace:
 
     def choices(self) -> dict[str, list[str]]:
         """The structural parameters' choices, which a continued study must keep."""
-        return {"features": list(self.features), **{s.parameter: s.choices for s in self.slots}}
+        chosen = {"features": list(self.features), **{s.parameter: s.choices for s in self.slots}}
+        if len(self.segmenters) > 1:
+            chosen["segmenter"] = list(self.segmenters)
+        return chosen
 
     def portfolio(self, limit: int | None = None) -> list[dict[str, Any]]:
         """No known-good starts: which segmentation is good depends on the shop, so the
@@ -225,8 +192,12 @@ class SegmentSpace:
                 "No preprocessing chain turns features into a numeric matrix; install a "
                 "preprocessor plugin that encodes frames (e.g. segframe's sklearn plugin)."
             )
-        params = _kmeans_space(NamespacedTrial(trial, "kmeans"), self.k_range)
-        return PipelineSpec(features, (*steps, StepSpec("segmenter", "kmeans", params)))
+        names = list(self.segmenters)
+        name = names[0] if len(names) == 1 else trial.suggest_categorical("segmenter", names)
+        k = NamespacedTrial(trial, name).suggest_int("n_clusters", *self.k_range)
+        step = self._step(trial, self.segmenters[name])
+        params = {"n_clusters": k, **step.params}
+        return PipelineSpec(features, (*steps, StepSpec("segmenter", name, params)))
 
 
 def build_segmenter(spec: PipelineSpec, registry: Registry, seed: int = 0) -> Segmenter:
@@ -234,39 +205,44 @@ def build_segmenter(spec: PipelineSpec, registry: Registry, seed: int = 0) -> Se
     builders = [(step.name, build_step(registry, step)) for step in spec.features]
     steps: list[tuple[str, Any]] = [("features", FeatureConcat(builders))]
     steps += [(step.name, build_step(registry, step)) for step in spec.steps[:-1]]
-    steps.append(("kmeans", KMeansSegments(**spec.steps[-1].params, seed=seed)))
+    last = spec.steps[-1]
+    segmenter = registry.get("segmenter", last.name).factory(**last.params, seed=seed)
+    steps.append((last.name, segmenter))
     return Segmenter(Pipeline(steps), spec=spec.to_dict())
 
 
 def stability(
-    Z: np.ndarray, labels: np.ndarray, n_clusters: int, init: str, seed: int
+    segmenter: Any, matrix: np.ndarray, labels: np.ndarray, seed: int
 ) -> tuple[float, float]:
-    """Mean and std of the ARI between ``labels`` and K-Means fits on bootstrap samples.
+    """Mean and std of the ARI between ``labels`` and refits of ``segmenter`` (a segmenter
+    step, fitted on ``matrix``) on bootstrap samples of ``matrix``.
 
     Each bootstrap fit (same procedure, another seed) predicts the same fixed sample of
     customers, so disagreement measures how much the segmentation would change if it
     were run again on a slightly different set of customers.
     """
     rng = np.random.default_rng(seed)
-    n = len(Z)
+    n = len(matrix)
     probe = rng.choice(n, size=min(n, STABILITY_SAMPLE), replace=False)
     scores = []
-    with threadpool_limits(KMEANS_THREADS, user_api="openmp"):
-        for b in range(STABILITY_BOOTSTRAPS):
-            boot = rng.choice(n, size=min(n, BOOTSTRAP_SIZE), replace=True)
-            fit = KMeans(n_clusters, init=init, n_init=N_INIT, random_state=seed + 1 + b)
-            fit = fit.fit(Z[boot])
-            scores.append(adjusted_rand_score(labels[probe], fit.predict(Z[probe])))
+    for b in range(STABILITY_BOOTSTRAPS):
+        boot = rng.choice(n, size=min(n, BOOTSTRAP_SIZE), replace=True)
+        fit = clone(segmenter).set_params(seed=seed + 1 + b).fit(matrix[boot])
+        scores.append(adjusted_rand_score(labels[probe], fit.predict(matrix[probe])))
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def evaluate(segmenter: Segmenter, seed: int) -> dict[str, float]:
-    """Internal validity and stability of a fitted segmenter on the customers it was fitted on."""
+def evaluate(segmenter: Segmenter, matrix: np.ndarray, seed: int) -> dict[str, float]:
+    """Internal validity and stability of a fitted segmenter on the customers it was fitted
+    on; ``matrix`` is what its segmenter step saw (:meth:`Segmenter.fit_matrix`)."""
     Z, labels = segmenter.embedding_, segmenter.labels_
-    kmeans = segmenter.pipeline_[-1]
-    if len(np.unique(labels)) < 2:
-        raise DataError("K-Means put every customer in one segment (the features are constant).")
-    mean, std = stability(Z, labels, kmeans.n_clusters, kmeans.init, seed)
+    k = len(np.unique(labels))
+    if k < 2:
+        raise DataError(
+            f"The segmenter {segmenter.pipeline_.steps[-1][0]!r} put every customer in one "
+            "segment (the features are constant)."
+        )
+    mean, std = stability(segmenter.pipeline_[-1], matrix, labels, seed)
     return {
         "silhouette": float(
             silhouette_score(
@@ -277,7 +253,7 @@ def evaluate(segmenter: Segmenter, seed: int) -> dict[str, float]:
         "davies_bouldin": float(davies_bouldin_score(Z, labels)),
         "stability": mean,
         "stability_std": std,
-        "k": kmeans.n_clusters,
+        "k": k,
     }
 
 
@@ -388,8 +364,8 @@ class _Evaluator:
         self.X, self.registry, self.seed = X, registry, seed
 
     def __call__(self, spec: PipelineSpec, pruning: None) -> dict[str, float]:
-        fitted = build_segmenter(spec, self.registry, self.seed).fit(self.X)
-        return evaluate(fitted, self.seed)
+        segmenter = build_segmenter(spec, self.registry, self.seed)
+        return evaluate(segmenter, segmenter.fit_matrix(self.X), self.seed)
 
     def close(self) -> None:
         """Nothing to release in-process (the guarded evaluator stops its child here)."""
@@ -492,8 +468,8 @@ class Segmentation(Task):
         spec = PipelineSpec.from_dict(winner.user_attrs["pipeline"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = build_segmenter(spec, registry, seed).fit(X)
-            scores = evaluate(fitted, seed)
+            fitted = build_segmenter(spec, registry, seed)
+            scores = evaluate(fitted, fitted.fit_matrix(X), seed)
         profiles = segment_profiles(X, fitted.labels_)
         final = apply_names(profiles["name"].to_dict(), dict(plan.names))
         profiles["name"] = pd.Series(final)

@@ -69,7 +69,10 @@ KIND_WORDS = {
     "preprocessor": ("preprocessors", "preprocessor"),
     "sampler": ("samplers", "sampler"),
     "model": ("models", "model"),
+    "segmenter": ("segmenters", "segmenter"),
 }
+#: The kinds a supervised search chains; segmenters are for `segframe segment`.
+SEARCH_KINDS = ("features", "preprocessor", "sampler", "model")
 #: How many names an error about --include/--exclude lists per kind.
 NAMES_SHOWN = 12
 
@@ -299,7 +302,9 @@ class PipelineSpace:
         self.context = context
         for name in models or ():
             registry.get("model", name)  # an unknown or unusable model: the registry's error
-        selection = Selection.resolve(registry, include, exclude, models=models or ())
+        selection = Selection.resolve(
+            registry, include, exclude, models=models or (), kinds=SEARCH_KINDS
+        )
         chosen = list(dict.fromkeys([*(models or ()), *selection.included("model")]))
         asked = {registry.info("model", name).plugin.name for name in chosen}
         named = [registry.get("model", name) for name in chosen]  # before any is marked broken

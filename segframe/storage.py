@@ -396,7 +396,17 @@ def load_pipeline(study: str, storage: str = DEFAULT_STORAGE) -> Any:
     return deserialise(stored_winner(study, storage))
 
 
+#: Classes that moved to a plugin since winners were stored with them: (module, name) then
+#: → module now. The bytes (and their hash) stay as stored; only the lookup is redirected.
+MOVED_CLASSES = {("segframe.segmentation", "KMeansSegments"): "segframe_kmeans"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_CLASSES.get((module, name), module), name)
+
+
 def deserialise(record: StoredPipeline) -> Any:
     """The fitted pipeline of ``record``, after :func:`verify` passed."""
     verify(record)
-    return pickle.loads(record.artifact)
+    return _Unpickler(io.BytesIO(record.artifact)).load()

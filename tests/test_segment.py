@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.cluster import KMeans
+from segframe_kmeans import KMeansSegments
 
 import segframe
 from segframe.data import CustomerData
@@ -40,10 +40,10 @@ def test_stability_tells_real_structure_from_arbitrary_cuts():
     centres = [(0, 0), (6, 6), (0, 6)]
     blobs = np.concatenate([rng.normal(c, 0.3, (200, 2)) for c in centres])
     noise = rng.normal(size=(600, 6))
-    blob_labels = KMeans(3, n_init=3, random_state=0).fit_predict(blobs)
-    noise_labels = KMeans(8, n_init=3, random_state=0).fit_predict(noise)
-    stable, _ = stability(blobs, blob_labels, 3, "k-means++", seed=0)
-    arbitrary, _ = stability(noise, noise_labels, 8, "random", seed=0)
+    on_blobs = KMeansSegments(3, log=False).fit(blobs)
+    on_noise = KMeansSegments(8, init="random", log=False).fit(noise)
+    stable, _ = stability(on_blobs, blobs, on_blobs.labels_, seed=0)
+    arbitrary, _ = stability(on_noise, noise, on_noise.labels_, seed=0)
     assert stable > 0.95
     assert arbitrary < 0.6
 
