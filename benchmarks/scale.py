@@ -97,9 +97,10 @@ def main() -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        segmenter = build_segmenter(spec, registry).fit(frame)
+        segmenter = build_segmenter(spec, registry)
+        matrix = segmenter.fit_matrix(frame)
     stage(f"features + chain + K-Means (k={args.k})")
-    scores = evaluate(segmenter, seed=0)
+    scores = evaluate(segmenter, matrix, seed=0)
     stage("scores (silhouette, CH, DB, stability)")
     profiles = segment_profiles(frame, segmenter.labels_, registry=registry)
     stage("segment profiles")
