@@ -706,7 +706,8 @@ def segment(
     trial_memory_mb: TrialMemoryOption = DEFAULTS.trial_memory_mb,
     as_json: JsonOption = False,
 ) -> None:
-    """Find customer segments without labels (K-Means search) and store the winner."""
+    """Find customer segments without labels (a search over segmenters such as K-Means) and
+    store the winner."""
     from segframe.profiles import parse_names, profiles_records
     from segframe.segmentation import parse_k
     from segframe.segmentation import segment as run_segment

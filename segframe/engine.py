@@ -49,9 +49,8 @@ from segframe.registry import Registry
 from segframe.report import holdout_summary
 from segframe.runner import FINISHED, StoredResult
 from segframe.space import PipelineSpace
-from segframe.storage import load_predictions, save_predictions, save_winner
+from segframe.storage import load_predictions, save_predictions
 from segframe.task import Source, Task
-from segframe.version import __version__
 from segframe.workers import rebuild_registry
 
 Objective = Literal["both", "f1", "auc"]
@@ -477,7 +476,6 @@ def _store_winner(
         fitted = _build(spec, registry, positive, threshold).fit(
             pd.concat([X_train, X_hold]), pd.concat([y_train, y_hold])
         )
-    versions = registry.plugin_versions(spec.all_steps())
     details = {
         "target": customers.target_column,
         "id_column": customers.id_column,
@@ -496,19 +494,7 @@ def _store_winner(
         "columns": [c for c in X_train.columns if c != "events"],
         "holdout_predictions": summary,
     }
-    save_winner(
-        storage,
-        study.study_name,
-        fitted,
-        trial_number=winner.number,
-        spec=spec.to_dict(),
-        segframe_version=__version__,
-        plugin_versions=versions,
-        task="classification",
-        holdout_f1=holdout_scores["f1"],
-        holdout_auc=holdout_scores["auc"],
-        details=details,
-    )
+    runner.store(TASK, plan, registry, fitted, spec, winner.number, details, holdout_scores)
     return SearchResult(
         study_name=study.study_name,
         best_pipeline=fitted,

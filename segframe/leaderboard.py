@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import optuna
 import pandas as pd
@@ -38,27 +38,42 @@ def no_winner(trials: Sequence[FrozenTrial], what: str) -> SegframeError:
     )
 
 
+def best_trial(
+    trials: Sequence[FrozenTrial],
+    key: Callable[[FrozenTrial], tuple],
+    *,
+    scored: str,
+    what: str,
+    among: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None,
+) -> FrozenTrial:
+    """The winning trial of any task, deterministically: the highest ``key`` among the
+    completed trials that recorded ``scored`` (narrowed by ``among`` when it keeps any),
+    ties broken by the earlier trial; the :func:`no_winner` error when none completed."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and scored in t.user_attrs]
+    if not complete:
+        raise no_winner(trials, what)
+    candidates = (among(complete) if among else complete) or complete
+    return max(candidates, key=lambda t: (*key(t), -t.number))
+
+
 def pick_winner(trials: Sequence[FrozenTrial], objective: str) -> FrozenTrial:
-    """The winning trial, deterministically.
+    """The winning trial of a classification study, deterministically.
 
     ``f1`` / ``auc``: the highest cross-validated score, ties broken by the other metric,
     then by the earlier trial. ``both``: among the F1–AUC Pareto front, the trial with
     the highest mean of F1 and AUC, ties broken by AUC, then by the earlier trial.
     """
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
-    if not complete:
-        raise no_winner(trials, "pipeline")
 
     def key(t: FrozenTrial) -> tuple:
         f1, auc = t.user_attrs["f1"], t.user_attrs["auc"]
         if objective == "f1":
-            return (f1, auc, -t.number)
+            return (f1, auc)
         if objective == "auc":
-            return (auc, f1, -t.number)
-        return ((f1 + auc) / 2, auc, -t.number)
+            return (auc, f1)
+        return ((f1 + auc) / 2, auc)
 
-    candidates = _pareto_front(complete) if objective == "both" else complete
-    return max(candidates, key=key)
+    front = _pareto_front if objective == "both" else None
+    return best_trial(trials, key, scored="f1", what="pipeline", among=front)
 
 
 def load_study(study: str, storage: str = DEFAULT_STORAGE) -> optuna.Study:
@@ -92,29 +107,43 @@ def trial_errors(trials: Sequence[FrozenTrial]) -> dict[int, str]:
     return errors
 
 
-def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
-    """One row per trial, best first: pipeline, CV F1 (at the trial's F1 threshold, binary
-    targets) and AUC, that threshold, seconds, state and error."""
+def trial_table(
+    study: str,
+    storage: str,
+    scores: Sequence[str],
+    rank: Callable[[pd.DataFrame], pd.Series],
+) -> pd.DataFrame:
+    """One row per trial of any task, best first: pipeline, ``scores`` (of completed trials),
+    seconds, state and error (a retried trial names its retry). ``rank`` gives each row's
+    standing from the scores (higher first; ties and unscored rows by trial number)."""
     trials = load_study(study, storage).get_trials(deepcopy=False)
     errors = trial_errors(trials)
+    columns = ["trial", "pipeline", *scores, "seconds", "state", "error"]
     rows = [
         {
             "trial": t.number,
             "pipeline": t.user_attrs.get("pipeline_text", ""),
-            "f1": t.user_attrs.get("f1") if t.state == TrialState.COMPLETE else None,
-            "auc": t.user_attrs.get("auc") if t.state == TrialState.COMPLETE else None,
-            "threshold": t.user_attrs.get("threshold") if t.state == TrialState.COMPLETE else None,
+            **{k: t.user_attrs.get(k) if t.state == TrialState.COMPLETE else None for k in scores},
             "seconds": t.user_attrs.get("seconds"),
             "state": t.state.name,
             "error": errors.get(t.number),
         }
         for t in trials
     ]
-    table = pd.DataFrame(
-        rows, columns=["trial", "pipeline", "f1", "auc", "threshold", "seconds", "state", "error"]
-    )
+    table = pd.DataFrame(rows, columns=columns)
     if table.empty:
         return table
-    table["_mean"] = table[["f1", "auc"]].astype(float).mean(axis=1, skipna=False)
-    table = table.sort_values(["_mean", "trial"], ascending=[False, True], na_position="last")
-    return table.drop(columns="_mean").reset_index(drop=True)
+    table["_rank"] = rank(table)
+    table = table.sort_values(["_rank", "trial"], ascending=[False, True], na_position="last")
+    return table.drop(columns="_rank").reset_index(drop=True)
+
+
+def leaderboard(study: str, storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+    """One row per trial, best first: pipeline, CV F1 (at the trial's F1 threshold, binary
+    targets) and AUC, that threshold, seconds, state and error."""
+    return trial_table(
+        study,
+        storage,
+        ["f1", "auc", "threshold"],
+        lambda table: table[["f1", "auc"]].astype(float).mean(axis=1, skipna=False),
+    )

@@ -27,8 +27,15 @@ from segframe.errors import SegframeError, StorageError, listing
 from segframe.guard import GuardedEvaluator, TrialError
 from segframe.plan import DEFAULTS, SearchPlan, Workload
 from segframe.registry import Registry, default_registry
-from segframe.storage import STORAGE_FAULTS, optuna_storage, redact, storage_failure
+from segframe.storage import (
+    STORAGE_FAULTS,
+    optuna_storage,
+    redact,
+    save_winner,
+    storage_failure,
+)
 from segframe.task import Source, Task
+from segframe.version import __version__
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: How often a worker with no budget left checks whether the other workers are done.
@@ -103,6 +110,34 @@ def check_plan(plan: SearchPlan) -> None:
         raise SegframeError("--n-jobs must be at least 1 and --trial-timeout above 0 seconds.")
     if plan.trial_memory_mb is not None and plan.trial_memory_mb < 64:
         raise SegframeError("--trial-memory-mb must be at least 64 (a pipeline needs room).")
+
+
+def store(
+    task: Task,
+    plan: SearchPlan,
+    registry: Registry,
+    fitted: Any,
+    spec: Any,
+    trial_number: int,
+    details: dict[str, Any],
+    holdout: dict[str, float] | None = None,
+) -> None:
+    """Store a task's fitted winner in one transaction, with what every winner carries:
+    its spec, the versions of segframe and of its components' plugins, its task and its
+    holdout scores (None for a task without a holdout)."""
+    save_winner(
+        plan.storage,
+        plan.study,
+        fitted,
+        trial_number=trial_number,
+        spec=spec.to_dict(),
+        segframe_version=__version__,
+        plugin_versions=registry.plugin_versions(spec.all_steps()),
+        task=task.name,
+        holdout_f1=None if holdout is None else holdout["f1"],
+        holdout_auc=None if holdout is None else holdout["auc"],
+        details=details,
+    )
 
 
 def _with_recipe(work: Workload, registry: Registry) -> Workload:

@@ -45,19 +45,18 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
+from segframe import runner
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, column_kinds
 from segframe.errors import DataError, PluginError, SegframeError
-from segframe.leaderboard import load_study, no_winner
+from segframe.leaderboard import best_trial, trial_table
 from segframe.pipeline import FeatureConcat, PipelineSpec, StepSpec, build_step
 from segframe.plan import DEFAULTS, SearchPlan, Workload
 from segframe.profiles import profiles_records, segment_profiles
 from segframe.registry import Registry
 from segframe.runner import FINISHED, StoredResult, run
 from segframe.space import NamespacedTrial, Selection, Slot, form_rank, usable_components
-from segframe.storage import save_winner
 from segframe.task import Source, Task
-from segframe.version import __version__
 from segframe.workers import rebuild_registry
 
 OBJECTIVE = "silhouette"
@@ -285,30 +284,8 @@ class SegmentResult(StoredResult):
 
 def segment_leaderboard(study: str, storage: str = DEFAULTS.storage) -> pd.DataFrame:
     """One row per trial of a segmentation study, best silhouette first."""
-    columns = [
-        "trial", "pipeline", "k", "silhouette", "stability", "calinski_harabasz",
-        "davies_bouldin", "seconds", "state", "error",
-    ]  # fmt: skip
-    rows = []
-    for t in load_study(study, storage).get_trials(deepcopy=False):
-        done = t.state == TrialState.COMPLETE
-        attrs = t.user_attrs
-        rows.append(
-            {
-                "trial": t.number,
-                "pipeline": attrs.get("pipeline_text", ""),
-                **{c: attrs.get(c) if done else None for c in columns[2:8]},
-                "seconds": attrs.get("seconds"),
-                "state": t.state.name,
-                "error": attrs.get("error"),
-            }
-        )
-    table = pd.DataFrame(rows, columns=columns)
-    if table.empty:
-        return table
-    return table.sort_values(
-        ["silhouette", "trial"], ascending=[False, True], na_position="last"
-    ).reset_index(drop=True)
+    scores = ["k", OBJECTIVE, "stability", "calinski_harabasz", "davies_bouldin"]
+    return trial_table(study, storage, scores, lambda table: table[OBJECTIVE].astype(float))
 
 
 def parse_k(text: str | tuple[int, int]) -> tuple[int, int]:
@@ -327,18 +304,20 @@ def parse_k(text: str | tuple[int, int]) -> tuple[int, int]:
 
 def _pick(trials: list[FrozenTrial]) -> tuple[FrozenTrial, list[str]]:
     """The most silhouette-scoring stable trial (module doc), and a note when none is stable."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not complete:
-        raise no_winner(trials, "segmentation")
-    stable = [t for t in complete if t.user_attrs["stability"] >= MIN_STABILITY]
-    notes = []
-    if not stable:
-        notes.append(
-            f"No segmentation reached a stability (bootstrap ARI) of {MIN_STABILITY}; the winner "
-            "may change between runs. Narrow --k or add trials."
-        )
-    best = max(stable or complete, key=lambda t: (t.user_attrs[OBJECTIVE], -t.number))
-    return best, notes
+
+    def stable(complete: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [t for t in complete if t.user_attrs["stability"] >= MIN_STABILITY]
+
+    best = best_trial(
+        trials, lambda t: (t.user_attrs[OBJECTIVE],), scored=OBJECTIVE, what="segmentation",
+        among=stable,
+    )  # fmt: skip
+    if best.user_attrs["stability"] >= MIN_STABILITY:
+        return best, []
+    return best, [
+        f"No segmentation reached a stability (bootstrap ARI) of {MIN_STABILITY}; the winner "
+        "may change between runs. Narrow --k or add trials."
+    ]
 
 
 def projection(Z: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
@@ -488,19 +467,7 @@ class Segmentation(Task):
             "profiles": profiles_records(profiles),
             "projection": projection(fitted.embedding_, fitted.labels_, seed),
         }
-        save_winner(
-            plan.storage,
-            plan.study,
-            fitted,
-            trial_number=winner.number,
-            spec=spec.to_dict(),
-            segframe_version=__version__,
-            plugin_versions=registry.plugin_versions(spec.all_steps()),
-            task=self.name,
-            holdout_f1=None,
-            holdout_auc=None,
-            details=details,
-        )
+        runner.store(self, plan, registry, fitted, spec, winner.number, details)
         return SegmentResult(
             study_name=plan.study,
             best_pipeline=fitted,
