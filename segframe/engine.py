@@ -28,7 +28,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 
-from segframe import runner
+from segframe import report, runner
 from segframe.components import SearchContext
 from segframe.data import CustomerData, column_kinds, positive_label
 from segframe.device import resolve_device
@@ -46,7 +46,6 @@ from segframe.pipeline import (
 from segframe.plan import DEFAULTS, OBJECTIVES, REFITS, SearchPlan, Workload
 from segframe.progress import epoch_reporting
 from segframe.registry import Registry
-from segframe.report import holdout_summary
 from segframe.runner import FINISHED, StoredResult
 from segframe.space import PipelineSpace
 from segframe.storage import load_predictions, save_predictions
@@ -471,7 +470,7 @@ def _store_winner(
     holdout_proba = fitted.predict_proba(X_hold)
     holdout_scores = score(codes, holdout_proba, fitted.positive_index_, threshold)
     holdout_scores.pop("threshold", None)
-    summary = holdout_summary(fitted, X_hold, codes)  # for `segframe report`
+    summary = report.holdout_summary(fitted, X_hold, codes)  # for `segframe report`
     if refit == "all":
         fitted = _build(spec, registry, positive, threshold).fit(
             pd.concat([X_train, X_hold]), pd.concat([y_train, y_hold])
@@ -627,6 +626,24 @@ class Classification(Task):
 
     def leaderboard(self, study: str, storage: str) -> pd.DataFrame:
         return leaderboard(study, storage)
+
+    def predict_columns(
+        self, pipeline: Any, frame: pd.DataFrame, details: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """The predicted class (at the stored F1 threshold) and each class's probability."""
+        proba = pipeline.predict_proba(frame)
+        return [
+            ("segment", pipeline.classes_[pipeline.decide(proba)]),
+            *((f"probability_{label}", proba[:, j]) for j, label in enumerate(pipeline.classes_)),
+        ]
+
+    report_title = "supervised search"
+
+    def report(self, record: Any, study: optuna.Study) -> tuple[list[str], list[str]]:
+        return report.classification_sections(record, study)
+
+    def report_facts(self, record: Any) -> list[tuple[str, Any]]:
+        return report.classification_facts(record)
 
 
 TASK = Classification()

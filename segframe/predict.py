@@ -15,6 +15,7 @@ from segframe.data import load_customers
 from segframe.errors import DataError, listing, shorten
 from segframe.plugin import TabularColumns
 from segframe.storage import DEFAULT_STORAGE, StoredPipeline, deserialise, stored_winner
+from segframe.task import task_named
 
 
 class DataWarning(UserWarning):
@@ -160,14 +161,8 @@ def predictions(record: StoredPipeline, pipeline: Any, frame: pd.DataFrame) -> p
     """
     details = record.details
     result = pd.DataFrame({frame.index.name or details["id_column"]: frame.index.to_numpy()})
-    if record.task == "segmentation":  # no classes: a segment id and its (renamable) name
-        result["segment"] = pipeline.predict(frame)
-        result["segment_name"] = result["segment"].astype(str).map(details["names"])
-        return result
-    proba = pipeline.predict_proba(frame)
-    result["segment"] = pipeline.classes_[pipeline.decide(proba)]  # at the stored F1 threshold
-    for j, label in enumerate(pipeline.classes_):
-        result[f"probability_{label}"] = proba[:, j]
+    for column, values in task_named(record.task).predict_columns(pipeline, frame, details):
+        result[column] = values
     return result
 
 

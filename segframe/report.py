@@ -43,6 +43,7 @@ from segframe.report_summary import (
     supervised_summary,
 )
 from segframe.storage import DEFAULT_STORAGE, StoredPipeline, redact, stored_winner
+from segframe.task import task_named
 
 TOP_FEATURES = 20
 
@@ -293,7 +294,10 @@ def _supervised_cards(details: Mapping[str, Any], holdout: Mapping[str, Any]) ->
     return cards(rows, views)
 
 
-def _supervised(record: StoredPipeline, study: optuna.Study) -> tuple[list[str], list[str]]:
+def classification_sections(
+    record: StoredPipeline, study: optuna.Study
+) -> tuple[list[str], list[str]]:
+    """The analyst's and the data scientist's sections of a classification winner."""
     """(analyst sections, data-scientist sections) of a supervised study."""
     details = record.details
     trials = study.get_trials(deepcopy=False)
@@ -365,7 +369,10 @@ def _supervised(record: StoredPipeline, study: optuna.Study) -> tuple[list[str],
     return analyst, science
 
 
-def _segmentation(record: StoredPipeline, study: optuna.Study) -> tuple[list[str], list[str]]:
+def segmentation_sections(
+    record: StoredPipeline, study: optuna.Study
+) -> tuple[list[str], list[str]]:
+    """The analyst's and the data scientist's sections of a segmentation winner."""
     """(analyst sections, data-scientist sections) of a segmentation."""
     details = record.details
     rows = details["profiles"]
@@ -394,37 +401,48 @@ def _segmentation(record: StoredPipeline, study: optuna.Study) -> tuple[list[str
     return analyst, science
 
 
-def _winner_facts(record: StoredPipeline, study_name: str, storage: str, trials: list) -> str:
+def segmentation_facts(record: StoredPipeline) -> list[tuple[str, Any]]:
+    """A segmentation winner's lines of the report's winner facts."""
     details = record.details
-    if record.task == "segmentation":
-        scores = details["scores"]
-        facts = [
-            ("task", "segmentation (no labels)"),
-            ("segments", scores["k"]),
-            ("silhouette", f"{scores['silhouette']:.4f}"),
-            ("stability (mean bootstrap ARI)", f"{scores['stability']:.4f}"),
-            ("Calinski–Harabasz", f"{scores['calinski_harabasz']:.1f}"),
-            ("Davies–Bouldin", f"{scores['davies_bouldin']:.4f}"),
-            ("customers", details["n_customers"]),
-        ]
-    else:
-        facts = [
-            ("task", f"classification of {details['target']!r}"),
-            ("objective", details["objective"]),
-            ("cross-validated F1 / AUC", f"{details['cv']['f1']:.4f} / {details['cv']['auc']:.4f}"),
-            ("holdout F1 / AUC", f"{record.holdout_f1:.4f} / {record.holdout_auc:.4f}"),
-            ("training / holdout customers", f"{details['n_train']} / {details['n_holdout']}"),
-        ]
-        if details.get("threshold") is not None:
-            facts.append(
-                (
-                    "decision threshold",
-                    f"{details['threshold']:.3f} (probability of {details['positive']!r} from "
-                    "which a customer is called positive; chosen for F1 out of fold)",
-                )
+    scores = details["scores"]
+    return [
+        ("task", "segmentation (no labels)"),
+        ("segments", scores["k"]),
+        ("silhouette", f"{scores['silhouette']:.4f}"),
+        ("stability (mean bootstrap ARI)", f"{scores['stability']:.4f}"),
+        ("Calinski–Harabasz", f"{scores['calinski_harabasz']:.1f}"),
+        ("Davies–Bouldin", f"{scores['davies_bouldin']:.4f}"),
+        ("customers", details["n_customers"]),
+    ]
+
+
+def classification_facts(record: StoredPipeline) -> list[tuple[str, Any]]:
+    """A classification winner's lines of the report's winner facts."""
+    details = record.details
+    facts = [
+        ("task", f"classification of {details['target']!r}"),
+        ("objective", details["objective"]),
+        ("cross-validated F1 / AUC", f"{details['cv']['f1']:.4f} / {details['cv']['auc']:.4f}"),
+        ("holdout F1 / AUC", f"{record.holdout_f1:.4f} / {record.holdout_auc:.4f}"),
+        ("training / holdout customers", f"{details['n_train']} / {details['n_holdout']}"),
+    ]
+    if details.get("threshold") is not None:
+        facts.append(
+            (
+                "decision threshold",
+                f"{details['threshold']:.3f} (probability of {details['positive']!r} from "
+                "which a customer is called positive; chosen for F1 out of fold)",
             )
-        if "n_fit" in details:
-            facts.append(("stored model fitted on", f"{details['n_fit']} customers"))
+        )
+    if "n_fit" in details:
+        facts.append(("stored model fitted on", f"{details['n_fit']} customers"))
+    return facts
+
+
+def _winner_facts(
+    record: StoredPipeline, study_name: str, storage: str, trials: list, facts: list
+) -> str:
+    details = record.details
     complete = sum(t.state == TrialState.COMPLETE for t in trials)
     return _facts(
         [
@@ -443,10 +461,11 @@ def render_report(study: str, storage: str = DEFAULT_STORAGE) -> str:
     """The report page of ``study``'s stored winner and its trials, as one HTML string."""
     record = stored_winner(study, storage)
     optuna_study = load_study(study, storage)
-    build = _segmentation if record.task == "segmentation" else _supervised
-    analyst, science = build(record, optuna_study)
-    facts = _winner_facts(record, study, storage, optuna_study.get_trials(deepcopy=False))
-    kind = "segmentation" if record.task == "segmentation" else "supervised search"
+    task = task_named(record.task)
+    analyst, science = task.report(record, optuna_study)
+    trials = optuna_study.get_trials(deepcopy=False)
+    facts = _winner_facts(record, study, storage, trials, task.report_facts(record))
+    kind = task.report_title
     title = f"segframe report: {study}"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -45,7 +45,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from segframe import runner
+from segframe import report, runner
 from segframe.components import FRAME, MATRIX, SearchContext
 from segframe.data import CustomerData, column_kinds
 from segframe.errors import DataError, PluginError, SegframeError
@@ -482,6 +482,24 @@ class Segmentation(Task):
 
     def leaderboard(self, study: str, storage: str) -> pd.DataFrame:
         return segment_leaderboard(study, storage)
+
+    def predict_columns(
+        self, pipeline: Any, frame: pd.DataFrame, details: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """No classes: a segment id and its (renamable) name."""
+        segments = pd.Series(pipeline.predict(frame))
+        return [
+            ("segment", segments.to_numpy()),
+            ("segment_name", segments.astype(str).map(details["names"]).to_numpy()),
+        ]
+
+    report_title = "segmentation"
+
+    def report(self, record: Any, study: optuna.Study) -> tuple[list[str], list[str]]:
+        return report.segmentation_sections(record, study)
+
+    def report_facts(self, record: Any) -> list[tuple[str, Any]]:
+        return report.segmentation_facts(record)
 
 
 TASK = Segmentation()

@@ -158,6 +158,24 @@ class Task(ABC):
     def leaderboard(self, study: str, storage: str) -> pd.DataFrame:
         """One row per trial of a study of this task, best first."""
 
+    @abstractmethod
+    def predict_columns(
+        self, pipeline: Any, frame: pd.DataFrame, details: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """``segframe predict``'s columns after the id: (name, values) for the customers of
+        ``frame``, from the stored ``pipeline`` and its winner's ``details``."""
+
+    #: The report's subtitle: what kind of search made the winner.
+    report_title: str
+
+    @abstractmethod
+    def report(self, record: Any, study: optuna.Study) -> tuple[list[str], list[str]]:
+        """The report's sections (HTML) for the analyst and for the data scientist."""
+
+    @abstractmethod
+    def report_facts(self, record: Any) -> list[tuple[str, Any]]:
+        """The task's lines of the report's winner facts, as (label, value)."""
+
 
 def task_named(name: str) -> Task:
     """The task a study or a stored winner names."""
