@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 import segframe
 from segframe.demo import make_demo
+from segframe.registry import Registry
 from segframe.storage import stored_winner
 
 STALL_FEATURES = """
@@ -160,3 +161,18 @@ def test_segment_with_two_worker_processes(shop) -> None:
     # trials ran in worker processes, the winner's refit in the command's own process
     assert len(fitted_in) >= 2
     assert stored_winner("shop", url).task == "segmentation"
+
+
+def test_segment_trials_run_in_the_guarded_process(shop, monkeypatch) -> None:
+    root, _ = shop
+    pids = root / "pids"
+    monkeypatch.setenv("STALL_PIDS", str(pids))
+    result = segframe.segment(
+        str(root / "customers.csv"), events=str(root / "events.csv"), trials=2, k=(2, 3),
+        storage=f"sqlite:///{root / 's.db'}", include=["stall"], trial_timeout=120,
+        registry=Registry.load(),  # sees the stall plugin installed for this test
+    )  # fmt: skip
+    fitted_in = [int(line) for line in pids.read_text().split()]
+    assert fitted_in[-1] == os.getpid()  # the winner's refit, here
+    assert set(fitted_in[:-1]) - {os.getpid()}  # the trials, in the guarded child
+    assert result.best_trial in (0, 1)
