@@ -1,4 +1,5 @@
-"""Shared fixtures: small demo data, throw-away study databases, throw-away plugins."""
+"""Shared fixtures: small demo data, throw-away study databases, throw-away plugins, and a
+small fake registry for tests of the core alone."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import fake_plugin
 import pytest
 
 from segframe.data import CustomerData, load_customers
 from segframe.demo import make_demo
+from segframe.registry import Registry
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +23,18 @@ def small_demo() -> CustomerData:
     return load_customers(
         customers, target="will_buy_again", id_column="customer_id", events=events
     )
+
+
+def make_fake_registry(*extra: object) -> Registry:
+    """A registry of the fake plugin's components (plus ``extra`` plugins), and none of the
+    installed plugins: what a core test searches with."""
+    return Registry.load(entry_point_plugins=False, extra=[fake_plugin, *extra])
+
+
+@pytest.fixture
+def fake_registry() -> Registry:
+    """The fake plugin's numeric features, one preprocessor and two fast models, only."""
+    return make_fake_registry()
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""The search engine end to end on small data with real Optuna studies in SQLite."""
+"""The search engine end to end on small data with real Optuna studies in SQLite.
+
+Tests of the engine alone search with the fake plugin's components (``fake_registry``, or
+the module's ``registry``: the fake plugin plus a spy and an exploding model); the one test
+that needs first-party components (SMOTE, RFM) loads the installed plugins."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from conftest import make_fake_registry
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 import segframe
@@ -51,12 +56,17 @@ class TestPlugin:
         ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def registry() -> Registry:
+    return make_fake_registry(TestPlugin())
+
+
+@pytest.fixture(scope="module")
+def installed_registry() -> Registry:
     return Registry.load(extra=[TestPlugin()])
 
 
-def test_sampler_never_touches_validation_folds(small_demo, registry):
+def test_sampler_never_touches_validation_folds(small_demo, installed_registry):
     """SMOTE adds rows when fitting; validation folds must reach the model untouched."""
     SEEN["fit"].clear()
     SEEN["predict"].clear()
@@ -69,6 +79,7 @@ def test_sampler_never_touches_validation_folds(small_demo, registry):
             StepSpec("model", "spy"),
         ),
     )
+    registry = installed_registry
     X, y = small_demo.frame, small_demo.target
     evaluate = _Evaluator(X, y, folds=3, seed=0, registry=registry, positive=1)
     evaluate(spec, pruning=None)
@@ -85,14 +96,15 @@ def test_sampler_never_touches_validation_folds(small_demo, registry):
         assert np.allclose(np.sort(matrix[:, 1]), np.sort(real[:, 1]), equal_nan=True)
 
 
-def test_search_is_reproducible_under_a_seed(small_demo, tmp_path):
+def test_search_is_reproducible_under_a_seed(small_demo, tmp_path, fake_registry):
     def run(name: str, seed: int):
         result = segframe.search(
             small_demo,
             storage=f"sqlite:///{tmp_path / name}",
             trials=5,
             seed=seed,
-            models=["logreg", "kmeans"],
+            models=["logreg", "tree"],
+            registry=fake_registry,
         )
         board = result.leaderboard().sort_values("trial")
         study = optuna.load_study(
@@ -143,17 +155,19 @@ def test_no_completed_trial_stores_nothing(small_demo, storage, registry):
         stored_winner("doomed", storage)
 
 
-def test_budget_is_the_study_total_and_a_rerun_continues(small_demo, storage):
-    segframe.search(small_demo, storage=storage, trials=3, study="s", models=["logreg"])
-    segframe.search(small_demo, storage=storage, trials=5, study="s", models=["logreg"])
+def test_budget_is_the_study_total_and_a_rerun_continues(small_demo, storage, fake_registry):
+    for trials in (3, 5):
+        segframe.search(small_demo, storage=storage, trials=trials, study="s", models=["logreg"],
+                        registry=fake_registry)  # fmt: skip
     study = optuna.load_study(study_name="s", storage=storage)
     assert len(study.trials) == 5
 
 
-def test_timeout_budget(small_demo, storage):
+def test_timeout_budget(small_demo, storage, fake_registry):
     result = segframe.search(
-        small_demo, storage=storage, trials=None, timeout=1.0, models=["logreg"]
-    )
+        small_demo, storage=storage, trials=None, timeout=1.0, models=["logreg"],
+        registry=fake_registry,
+    )  # fmt: skip
     assert len(result.leaderboard()) >= 1
 
 
@@ -161,8 +175,10 @@ def test_trials_below_the_median_first_fold_stop_early_in_a_two_objective_search
     small_demo, storage, registry
 ):
     """Optuna cannot prune two-objective trials; segframe's own first-fold rule does."""
+    # seed 3: the sampler tries 'spy' after enough trials for the rule to apply (with seed 0
+    # the fake registry's sampler spends 'spy' among the first trials, which nothing can stop)
     result = segframe.search(
-        small_demo, storage=storage, trials=14, models=["logreg", "spy"], registry=registry
+        small_demo, storage=storage, trials=14, models=["logreg", "spy"], registry=registry, seed=3
     )
     study = optuna.load_study(study_name=result.study_name, storage=storage)
     assert len(study.directions) == 2
@@ -197,8 +213,9 @@ def test_early_stop_bar_needs_enough_trials_and_is_their_median_first_fold():
     assert early_stop_bar(trials, "f1") == pytest.approx(0.1)
 
 
-def test_both_objective_winner_is_on_the_pareto_front(small_demo, storage):
-    result = segframe.search(small_demo, storage=storage, trials=6, models=["logreg", "kmeans"])
+def test_both_objective_winner_is_on_the_pareto_front(small_demo, storage, fake_registry):
+    result = segframe.search(small_demo, storage=storage, trials=6, models=["logreg", "tree"],
+                             registry=fake_registry)  # fmt: skip
     study = optuna.load_study(study_name=result.study_name, storage=storage)
     front = {t.number for t in study.best_trials}
     assert result.best_trial in front
@@ -206,7 +223,7 @@ def test_both_objective_winner_is_on_the_pareto_front(small_demo, storage):
     assert result.best_trial == best.number
 
 
-def test_multiclass_target(small_demo, storage):
+def test_multiclass_target(small_demo, storage, fake_registry):
     frame = small_demo.frame.copy()
     tiers = pd.qcut(
         frame["age"].fillna(frame["age"].median()).rank(method="first"),
@@ -214,25 +231,27 @@ def test_multiclass_target(small_demo, storage):
         labels=["young", "middle", "senior"],
     ).astype(str)
     data = CustomerData(frame, pd.Series(tiers, index=frame.index), "customer_id", "tier")
-    result = segframe.search(data, storage=storage, trials=3, models=["logreg", "xgboost"])
+    result = segframe.search(data, storage=storage, trials=3, models=["logreg", "tree"],
+                             registry=fake_registry)  # fmt: skip
     assert set(result.best_pipeline.classes_) == {"young", "middle", "senior"}
     assert np.isfinite(result.holdout_scores["f1"]) and np.isfinite(result.holdout_scores["auc"])
     assert result.holdout_scores["auc"] > 0.7  # age is among the features
 
 
-def test_a_study_keeps_its_target(small_demo, storage):
-    segframe.search(small_demo, storage=storage, trials=1, study="x", models=["logreg"])
+def test_a_study_keeps_its_target(small_demo, storage, fake_registry):
+    segframe.search(small_demo, storage=storage, trials=1, study="x", models=["logreg"],
+                    registry=fake_registry)  # fmt: skip
     other = CustomerData(small_demo.frame, small_demo.target[::-1], "customer_id", "other")
     with pytest.raises(SegframeError, match="started with target 'will_buy_again'"):
-        segframe.search(other, storage=storage, trials=2, study="x")
+        segframe.search(other, storage=storage, trials=2, study="x", registry=fake_registry)
 
 
-def test_too_few_customers_in_a_class(small_demo, storage):
+def test_too_few_customers_in_a_class(small_demo, storage, fake_registry):
     label = pd.Series(0, index=small_demo.frame.index, name="label")
     label.iloc[:3] = 1
     data = CustomerData(small_demo.frame, label, "customer_id", "label")
     with pytest.raises(DataError, match=r"too few customers.*1: 3"):
-        segframe.search(data, storage=storage, trials=1)
+        segframe.search(data, storage=storage, trials=1, registry=fake_registry)
 
 
 def test_final_fit_reserve_follows_the_best_trials_seconds_within_bounds():
@@ -254,11 +273,15 @@ def test_final_fit_reserve_follows_the_best_trials_seconds_within_bounds():
     assert final_fit_reserve([], plan) == pytest.approx(6.0)
 
 
-def test_continuing_a_study_with_other_models_is_refused_before_any_trial(small_demo, storage):
-    segframe.search(small_demo, storage=storage, trials=2, study="s", models=["logreg"])
+def test_continuing_a_study_with_other_models_is_refused_before_any_trial(
+    small_demo, storage, fake_registry
+):
+    segframe.search(small_demo, storage=storage, trials=2, study="s", models=["logreg"],
+                    registry=fake_registry)  # fmt: skip
     before = len(optuna.load_study(study_name="s", storage=storage).trials)
     with pytest.raises(SegframeError, match=r"model in .*logreg.*--study NEW_NAME"):
-        segframe.search(small_demo, storage=storage, trials=4, study="s", models=["xgboost"])
+        segframe.search(small_demo, storage=storage, trials=4, study="s", models=["tree"],
+                        registry=fake_registry)  # fmt: skip
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == before
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import optuna
 import pytest
 import sqlalchemy as sa
-from conftest import copy_sqlite
+from conftest import copy_sqlite, make_fake_registry
 
 import segframe
 from segframe.errors import IntegrityError, StorageError
@@ -21,8 +21,9 @@ from segframe.storage import pipelines_table, redact, stored_winner
 def searched(small_demo, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'study.db'}"
     result = segframe.search(
-        small_demo, storage=url, trials=4, study="shop", models=["logreg", "xgboost"]
-    )
+        small_demo, storage=url, trials=4, study="shop", models=["logreg", "tree"],
+        registry=make_fake_registry(),
+    )  # fmt: skip
     return url, result
 
 

@@ -241,8 +241,10 @@ def test_selection_blends_complementary_predictions_and_keeps_a_lone_best_alone(
     assert too_dear.positions == (0,)  # the second member's final fits would overrun
 
 
-def test_refit_option_is_checked_before_anything_is_stored(small_demo, storage):
+def test_refit_option_is_checked_before_anything_is_stored(small_demo, storage, fake_registry):
     with pytest.raises(segframe.SegframeError, match="--refit"):
-        segframe.search(small_demo, storage=storage, trials=2, refit="everything")
+        segframe.search(small_demo, storage=storage, trials=2, refit="everything",
+                        registry=fake_registry)  # fmt: skip
     with pytest.raises(segframe.SegframeError, match="--timeout"):
-        segframe.search(small_demo, storage=storage, trials=None, timeout=-5)
+        segframe.search(small_demo, storage=storage, trials=None, timeout=-5,
+                        registry=fake_registry)  # fmt: skip
