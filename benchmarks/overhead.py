@@ -22,7 +22,7 @@ import optuna
 import pandas as pd
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 
@@ -31,6 +31,7 @@ from benchmarks.report import figure
 from segframe.data import CustomerData, load_customers
 from segframe.demo import make_demo
 from segframe.engine import TrialEvent
+from segframe.metrics import f1_threshold
 from segframe.pipeline import NONE, FeatureConcat, PipelineSpec
 from segframe.registry import Registry, default_registry
 from segframe.storage import optuna_storage
@@ -54,17 +55,18 @@ def plain_pipeline(spec: PipelineSpec, registry: Registry) -> Pipeline:
 def plain_trial(
     pipeline: Pipeline, X: pd.DataFrame, codes: np.ndarray, folds: list, positive: int
 ) -> dict[str, float]:
-    """Cross-validate ``pipeline`` on ``folds``: mean F1 (at argmax) and ROC-AUC."""
-    f1, auc = [], []
+    """Cross-validate ``pipeline`` on ``folds`` and score it as a segframe trial is scored:
+    F1 at the threshold that maximises it on the pooled out-of-fold probabilities, mean
+    ROC-AUC of the folds."""
+    auc, oof = [], np.zeros(len(codes))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for train, valid in folds:
             fitted = clone(pipeline).fit(X.iloc[train], codes[train])
-            proba = fitted.predict_proba(X.iloc[valid])
-            truth = codes[valid] == positive
-            f1.append(f1_score(truth, proba.argmax(axis=1) == positive, zero_division=0.0))
-            auc.append(roc_auc_score(truth, proba[:, positive]))
-    return {"f1": float(np.mean(f1)), "auc": float(np.mean(auc))}
+            oof[valid] = fitted.predict_proba(X.iloc[valid])[:, positive]
+            auc.append(roc_auc_score(codes[valid] == positive, oof[valid]))
+    _, f1 = f1_threshold(codes == positive, oof)
+    return {"f1": float(f1), "auc": float(np.mean(auc))}
 
 
 class PairedTrials:
