@@ -18,7 +18,7 @@ from rich.text import Text
 
 from segframe.device import gpu_present
 from segframe.errors import SegframeError, shorten
-from segframe.plan import DEFAULTS, SearchPlan
+from segframe.plan import DEFAULTS
 from segframe.storage import STORAGE_FAULTS, redact, storage_failure
 
 DEFAULT_STORAGE = DEFAULTS.storage
@@ -517,9 +517,7 @@ def search(
     ] = DEFAULTS.ensemble,
 ) -> None:
     """Search pipelines and store the winner in the study database."""
-    from segframe.engine import TASK
-    from segframe.runner import run
-    from segframe.task import Source
+    from segframe.engine import search as run_search
 
     if not demo and data is None:
         _fail(SegframeError("Pass --data FILE --target COLUMN, or --demo for the built-in data."))
@@ -546,28 +544,33 @@ def search(
             best=f"best F1 {_fmt(event.best_f1)}  AUC {_fmt(event.best_auc)}",
         )
 
-    plan = SearchPlan(
-        study=study or Source(data, demo=demo).study_name(),
-        storage=storage,
-        objective=objective.value,
-        trials=trials,
-        timeout=timeout,
-        seed=seed,
-        models=None if model_names is None else tuple(model_names),
-        include=tuple(kept),
-        exclude=tuple(left_out),
-        n_jobs=n_jobs,
-        resume=resume,
-        trial_timeout=trial_timeout,
-        trial_memory_mb=trial_memory_mb,
-        cv=cv,
-        device=device,
-        refit=refit.value,
-        ensemble=ensemble,
-    )
     try:
         with progress:
-            result = run(TASK, plan, Source(data, target, events, id, demo), on_trial=on_trial)
+            result = run_search(
+                data,
+                target,
+                events=events,
+                id_column=id,
+                demo=demo,
+                storage=storage,
+                study=study,
+                trials=trials,
+                timeout=timeout,
+                objective=objective.value,
+                models=model_names,
+                include=kept,
+                exclude=left_out,
+                seed=seed,
+                cv=cv,
+                device=device,
+                on_trial=on_trial,
+                n_jobs=n_jobs,
+                resume=resume,
+                trial_timeout=trial_timeout,
+                trial_memory_mb=trial_memory_mb,
+                refit=refit.value,
+                ensemble=ensemble,
+            )
         board = result.leaderboard()
     except (SegframeError, *STORAGE_FAULTS) as exc:
         _fail(exc, storage)

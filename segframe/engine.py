@@ -15,7 +15,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,8 +260,9 @@ def search(
     the model fitted on the training part. With ``ensemble``, a weighted ensemble of
     the best trials is stored instead when it scores higher out of fold.
     """
+    source = Source(data, target, events, id_column, demo)
     plan = SearchPlan(
-        study="",
+        study=study or source.study_name(),
         storage=storage,
         objective=objective,
         trials=trials,
@@ -280,8 +281,6 @@ def search(
         ensemble=ensemble,
         device=device,
     )
-    source = Source(data, target, events, id_column, demo)
-    plan = replace(plan, study=study or source.study_name())
     return runner.run(TASK, plan, source, registry=registry, on_trial=on_trial)
 
 
