@@ -231,6 +231,10 @@ def _scaling(figures: list[dict]) -> str:
         for f in pick:
             if f["metric"] == "error":
                 notes.append(f"{tool}: {f['value']}")
+            if f["metric"] == "pipeline":
+                notes.append(f"{dataset}: every trial runs {f['value']}")
+        if not _values(pick, metric="trials_budget"):
+            continue
         rows.append(
             [
                 dataset,
@@ -238,6 +242,7 @@ def _scaling(figures: list[dict]) -> str:
                 _fmt(_values(pick, metric="trials_budget"), 0),
                 _fmt(_values(pick, metric="finished"), 0),
                 _fmt(_values(pick, metric="trials_per_minute"), 1),
+                _fmt(_values(pick, metric="speedup"), 2),
                 _fmt(_values(pick, metric="wall_seconds"), 1),
                 _fmt(_values(pick, metric="duplicate_trials"), 0),
             ]
@@ -248,6 +253,7 @@ def _scaling(figures: list[dict]) -> str:
         "trial budget",
         "finished",
         "trials/min",
+        "× one worker",
         "wall s",
         "duplicate trials",
     ]

@@ -4,12 +4,19 @@ Every worker is started at once with the same command (the study's total trial b
 is shared). Throughput comes from the trials' own start/end times in the study, so
 process start-up and each worker's final refit do not count; the end-to-end wall time
 is reported beside it.
+
+Every trial runs the same pipeline, one of about a second (found by a short probe
+search on the same demo data): a fixed pipeline keeps the setups comparable, and at a
+second a trial the question is whether the engine and the database let workers scale,
+not how fast one commit is. Each process gets one thread (``OMP_NUM_THREADS=1`` and
+friends), so that two workers on two cores do not fight over both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,6 +43,37 @@ def _duplicates(trials: list[optuna.trial.FrozenTrial]) -> int:
     return repeats
 
 
+#: One thread per process: a worker is one core's worth of work.
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+#: The probe search's trial time a fixed pipeline is chosen closest to, in seconds.
+TRIAL_SECONDS = 1.0
+
+
+def _cli(storage: str, study: str, trials: int, *options: str) -> list[str]:
+    return [
+        sys.executable, "-m", "segframe", "search", "--demo",
+        "--study", study, "--storage", storage, "--trials", str(trials), *options,
+    ]  # fmt: skip
+
+
+def one_second_pipeline(storage: str, workdir: Path, probe_trials: int = 12) -> optuna.FrozenTrial:
+    """The trial of a short demo search (the CLI's own) whose time came closest to
+    :data:`TRIAL_SECONDS`: its parameters rebuild that pipeline on the same demo data."""
+    study = f"scaling-probe-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        _cli(storage, study, probe_trials),
+        check=True,
+        cwd=workdir,
+        env={**os.environ, **ONE_THREAD},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    done = optuna.load_study(study_name=study, storage=storage).get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)
+    )
+    return min(done, key=lambda t: abs(t.user_attrs["seconds"] - TRIAL_SECONDS))
+
+
 #: (label, CLI processes started at once, extra CLI options)
 SETUPS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("1 worker", 1, ()),
@@ -45,21 +83,34 @@ SETUPS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
 
 
 def run_workers(
-    storage: str, label: str, setup: tuple[str, int, tuple[str, ...]], trials: int, workdir: Path
+    storage: str,
+    label: str,
+    setup: tuple[str, int, tuple[str, ...]],
+    trials: int,
+    pipeline: optuna.FrozenTrial,
+    workdir: Path,
 ) -> list[dict[str, Any]]:
-    """Start the setup's CLI searches on one fresh study and measure its trials per minute."""
+    """Start the setup's CLI searches on one fresh study whose every trial is queued to
+    run ``pipeline``, and measure its trials per minute."""
     tool, workers, options = setup
     study = f"scaling-{label}-{workers}w-{uuid.uuid4().hex[:8]}"
-    command = [
-        sys.executable, "-m", "segframe", "search", "--demo",
-        "--study", study, "--storage", storage, "--trials", str(trials), *options,
-    ]  # fmt: skip
+    queued = optuna.create_study(
+        study_name=study, storage=storage, directions=["maximize", "maximize"]
+    )
+    for _ in range(trials):
+        queued.enqueue_trial(pipeline.params)
     logs = [workdir / f"{study}-{i}.log" for i in range(workers)]
     with contextlib.ExitStack() as files:
         outputs = [files.enter_context(log.open("w")) for log in logs]
         started = time.perf_counter()
         processes = [
-            subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=workdir)
+            subprocess.Popen(
+                _cli(storage, study, trials, *options),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env={**os.environ, **ONE_THREAD},
+            )
             for output in outputs
         ]
         codes = [p.wait() for p in processes]
@@ -96,10 +147,25 @@ def run_scaling(
     workdir: Path,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """Each storage with every setup; ``storages`` maps a label to a URL."""
+    """Each storage with every setup on the same ~1 s pipeline; ``storages`` maps a label
+    to a URL. Each setup's speed-up is its trials per minute over one worker's."""
     out = []
+    first = next(iter(storages.values()))
+    log(f"scaling: probing the demo search for a pipeline of about {TRIAL_SECONDS} s")
+    pipeline = one_second_pipeline(first, workdir)
+    text, seconds = pipeline.user_attrs["pipeline_text"], pipeline.user_attrs["seconds"]
+    log(f"scaling: every trial runs {text} ({seconds:.2f} s in the probe)")
     for label, url in storages.items():
+        figures = []
         for setup in SETUPS:
             log(f"scaling: {setup[0]} on {redact(url)}, {trials} trials")
-            out += run_workers(url, label, setup, trials, workdir)
+            figures += run_workers(url, label, setup, trials, pipeline, workdir)
+        one = [f["value"] for f in figures if f["metric"] == "trials_per_minute"][:1]
+        for f in [f for f in figures if f["metric"] == "trials_per_minute"]:
+            if one:
+                figures.append(figure("scaling", label, f["tool"], "speedup", f["value"] / one[0]))
+        figures.append(
+            figure("scaling", label, "every trial", "pipeline", f"{text} ({seconds:.2f} s)")
+        )
+        out += figures
     return out

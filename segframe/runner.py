@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 import warnings
 from collections import Counter
@@ -23,6 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from segframe import optuna_internals, workers
+from segframe import storage as storage_module
 from segframe.errors import SegframeError, StorageError, listing
 from segframe.guard import GuardedEvaluator, TrialError
 from segframe.plan import DEFAULTS, SearchPlan, Workload
@@ -330,12 +332,14 @@ def _run_trials(
     its retry is picked up here.
     """
     budget, timeout = plan.trials, plan.timeout
-    started, trials = time.monotonic(), []
+    started, trials, stale_checked = time.monotonic(), [], -math.inf
     while True:
-        spent = time.monotonic() - started
-        if timeout is not None and spent >= timeout - task.reserve(trials, plan):
+        now = time.monotonic()
+        if timeout is not None and now - started >= timeout - task.reserve(trials, plan):
             return
-        workers.fail_stale_trials(study)
+        if now - stale_checked >= storage_module.HEARTBEAT_SECONDS:  # staleness moves no faster
+            workers.fail_stale_trials(study)
+            stale_checked = now
         with lock():
             trial, trials = _next_trial(study, budget)
         if trial is None:
@@ -360,23 +364,23 @@ def _run_trial(
     work: Workload,
     on_trial: Callable[[Any], None] | None,
 ) -> None:
+    """Sample, evaluate and tell one trial. Its parameters and pipeline are written in one
+    commit before it runs (a running trial shows what it runs), its outcome in one after."""
     t0 = time.perf_counter()
-    state, values, error, text = TrialState.COMPLETE, None, None, "?"
+    state, values, error, text, attrs = TrialState.COMPLETE, None, None, "?", {}
     try:
-        spec = space.sample(trial)
-        text = spec.describe()
-        trial.set_user_attr("pipeline", spec.to_dict())
-        trial.set_user_attr("pipeline_text", text)
+        with optuna_internals.one_commit(trial):
+            spec = space.sample(trial)
+            text = spec.describe()
+            trial.set_user_attr("pipeline", spec.to_dict())
+            trial.set_user_attr("pipeline_text", text)
         with warnings.catch_warnings():  # convergence chatter would drown the progress bar
             warnings.simplefilter("ignore")
             result = evaluate(spec, pruning)
         attrs, values = task.outcome(plan, work, study.study_name, trial.number, result)
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
     except optuna.TrialPruned:
         state = TrialState.PRUNED
-        for key, value in (pruning.attrs() if pruning is not None else {}).items():
-            trial.set_user_attr(key, value)
+        attrs = pruning.attrs() if pruning is not None else {}
     except (KeyboardInterrupt, SystemExit):
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)
@@ -386,8 +390,11 @@ def _run_trial(
     except Exception as exc:  # a failing candidate is recorded, the search goes on
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
         state, error = TrialState.FAIL, reason[:2000]
-        trial.set_user_attr("error", error)
-    trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
+        attrs = {"error": error}
+    with optuna_internals.one_commit(trial):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
     study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     if on_trial is not None:
         everything = study.get_trials(deepcopy=False)

@@ -424,8 +424,10 @@ def disk_full(*args, **kwargs):
 
 
 def fail_after(monkeypatch, method: str, calls: int) -> None:
-    """Make ``RDBStorage.<method>`` fail like a full disk after ``calls`` calls."""
-    original = getattr(optuna.storages.RDBStorage, method)
+    """Make ``RDBStorage.<method>`` (or, for ``commit``, segframe's one commit of a trial's
+    parameters and attributes) fail like a full disk after ``calls`` calls."""
+    owner = optuna_internals._Deferred if method == "commit" else optuna.storages.RDBStorage
+    original = getattr(owner, method)
     count = {"n": 0}
 
     def patched(self, *args, **kwargs):
@@ -434,12 +436,12 @@ def fail_after(monkeypatch, method: str, calls: int) -> None:
             disk_full()
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(optuna.storages.RDBStorage, method, patched)
+    monkeypatch.setattr(owner, method, patched)
 
 
 @pytest.mark.parametrize(
     "method, calls",
-    [("set_trial_user_attr", 12), ("set_trial_state_values", 2), ("record_heartbeat", 0)],
+    [("commit", 3), ("set_trial_state_values", 2), ("record_heartbeat", 0)],
     ids=["attribute-write", "tell", "heartbeat"],
 )
 def test_a_storage_fault_mid_search_ends_in_one_paragraph(shop, tmp_path, monkeypatch, method,
