@@ -75,6 +75,7 @@ def _commits(study: optuna.Study) -> list[int]:
     return writes
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_one_commit_writes_a_trials_parameters_and_attributes_at_once(study) -> None:
     trial = study.ask()
     commits = _commits(study)
@@ -91,6 +92,7 @@ def test_one_commit_writes_a_trials_parameters_and_attributes_at_once(study) -> 
     assert frozen.user_attrs == {"pipeline": {"model": choice}, "pipeline_text": choice}
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_one_commit_overwrites_an_attribute_and_writes_on_failure(study) -> None:
     trial = study.ask()
     trial.set_user_attr("seconds", 1.0)
@@ -102,6 +104,7 @@ def test_one_commit_overwrites_an_attribute_and_writes_on_failure(study) -> None
     assert stored.user_attrs == {"seconds": 2.0} and "k" in stored.params
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_one_commit_keeps_optunas_checks(study) -> None:
     first = study.ask()
     first.suggest_categorical("model", ["a", "b"])
