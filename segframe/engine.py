@@ -376,7 +376,7 @@ def _event(
     error: str | None,
     budget: int | None,
 ) -> TrialEvent:
-    this = trials[number] if number < len(trials) else None
+    this = next((t for t in trials if t.number == number), None)
     attrs = this.user_attrs if this is not None else {}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     return TrialEvent(

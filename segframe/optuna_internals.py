@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,6 +56,11 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
     if not is_heartbeat_enabled(storage):
         return []
     return list(storage._get_stale_trial_ids(study._study_id))  # as Optuna's own does
+
+
+#: Per storage and study, the parameter distributions this process has written or read.
+_seen_distributions: weakref.WeakKeyDictionary[BaseStorage, dict[int, dict[str, BaseDistribution]]]
+_seen_distributions = weakref.WeakKeyDictionary()
 
 
 class _Deferred:
@@ -117,20 +123,28 @@ class _Deferred:
                 session.execute(sa.insert(table), rows)
 
     def _check_distributions(self, session: Any, study_id: int) -> None:
-        """Optuna's check that a parameter keeps a compatible distribution across a study,
-        for all the kept parameters in one query."""
-        param, trial = models.TrialParamModel, models.TrialModel
-        stored = session.execute(
-            sa.select(param.param_name, sa.func.min(param.distribution_json))
-            .join(trial, param.trial_id == trial.trial_id)
-            .where(trial.study_id == study_id)
-            .where(param.param_name.in_(list(self.params)))
-            .group_by(param.param_name)
-        )
-        for name, text in stored:
-            distributions.check_distribution_compatibility(
-                distributions.json_to_distribution(text), self.params[name][1]
+        """Optuna's check that a parameter keeps a compatible distribution across a study.
+
+        Like Optuna's cached storage, a distribution this process has seen for the study
+        is checked in memory; only parameters new to it are looked up, all in one query.
+        """
+        known = _seen_distributions.setdefault(self.storage, {}).setdefault(study_id, {})
+        new = [name for name in self.params if name not in known]
+        if new:
+            param, trial = models.TrialParamModel, models.TrialModel
+            stored = session.execute(
+                sa.select(param.param_name, sa.func.min(param.distribution_json))
+                .join(trial, param.trial_id == trial.trial_id)
+                .where(trial.study_id == study_id)
+                .where(param.param_name.in_(new))
+                .group_by(param.param_name)
             )
+            known.update((name, distributions.json_to_distribution(text)) for name, text in stored)
+        for name, (_, distribution) in self.params.items():
+            if name in known:
+                distributions.check_distribution_compatibility(known[name], distribution)
+            else:
+                known[name] = distribution
 
 
 @contextlib.contextmanager

@@ -350,7 +350,7 @@ def _run_trials(
         study.sampler = _sampler(plan.seed, trial.number)
         pruning = task.pruning(trial, plan, trials)
         with optuna_internals.heartbeat(study, trial):
-            _run_trial(task, study, trial, space, evaluate, pruning, plan, work, on_trial)
+            _run_trial(task, study, trial, space, evaluate, pruning, plan, work, on_trial, trials)
 
 
 def _run_trial(
@@ -363,6 +363,7 @@ def _run_trial(
     plan: SearchPlan,
     work: Workload,
     on_trial: Callable[[Any], None] | None,
+    trials: list[FrozenTrial],
 ) -> None:
     """Sample, evaluate and tell one trial. Its parameters and pipeline are written in one
     commit before it runs (a running trial shows what it runs), its outcome in one after."""
@@ -395,7 +396,7 @@ def _run_trial(
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
-    study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
-    if on_trial is not None:
-        everything = study.get_trials(deepcopy=False)
+    frozen = study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
+    if on_trial is not None:  # the study as read before this trial, with this trial's outcome
+        everything = [t for t in trials if t.number != frozen.number] + [frozen]
         on_trial(task.event(everything, trial.number, state.name, text, error, plan.trials))

@@ -417,7 +417,7 @@ class Segmentation(Task):
         error: str | None,
         budget: int | None,
     ) -> SegmentEvent:
-        this = trials[number] if number < len(trials) else None
+        this = next((t for t in trials if t.number == number), None)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         return SegmentEvent(
             number=number,

@@ -140,7 +140,9 @@ class Task(ABC):
         error: str | None,
         budget: int | None,
     ) -> Any:
-        """What a progress display gets after trial ``number`` finished."""
+        """What a progress display gets after trial ``number`` finished. ``trials`` is the
+        study as the runner last read it, with this trial's outcome: find trials by number,
+        not by position (other processes' trials may be missing)."""
 
     @abstractmethod
     def store(

@@ -107,13 +107,19 @@ def test_one_commit_overwrites_an_attribute_and_writes_on_failure(study) -> None
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_one_commit_keeps_optunas_checks(study) -> None:
     first = study.ask()
-    first.suggest_categorical("model", ["a", "b"])
+    first.suggest_categorical("model", ["a", "b"])  # written by Optuna itself
     study.tell(first, 1.0)
-    clash = study.ask()
-    with pytest.raises(ValueError, match="dynamic value space"), one_commit(clash):
-        clash.suggest_categorical("model", ["a", "c"])  # Optuna refuses other choices
-    assert "model" not in study.get_trials(deepcopy=False)[1].params
-    study.tell(clash, 1.0)
+    second = study.ask()
+    with one_commit(second):
+        second.suggest_categorical("model", ["a", "b"])
+        second.suggest_categorical("depth", [2, 4])  # new: known to this process from here
+    study.tell(second, 1.0)
+    for name, choices in (("model", ["a", "c"]), ("depth", [2, 8])):  # read, then remembered
+        clash = study.ask()
+        with pytest.raises(ValueError, match="dynamic value space"), one_commit(clash):
+            clash.suggest_categorical(name, choices)  # Optuna refuses other choices
+        assert name not in study.get_trials(deepcopy=False)[clash.number].params
+        study.tell(clash, 1.0)
     with pytest.raises(RuntimeError, match="finished"), one_commit(clash):
         clash.set_user_attr("late", True)  # a finished trial cannot be written
 

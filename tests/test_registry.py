@@ -25,7 +25,9 @@ FIRST_PARTY = {
         "random_forest",
         "extra_trees",
         "hist_gradient_boosting",
+        "catboost",
     },
+    "segmenter": {"kmeans"},
 }
 
 MODEL_PLUGIN = """
