@@ -35,7 +35,7 @@ from segframe.device import resolve_device
 from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
 from segframe.errors import DataError, SegframeError, listing
 from segframe.leaderboard import leaderboard, pick_winner
-from segframe.metrics import objective_key, score
+from segframe.metrics import f1_scores, objective_key, score
 from segframe.pipeline import (
     PipelineSpec,
     SegmentPipeline,
@@ -191,10 +191,10 @@ class _Evaluator:
             fold_scores.append(score(self.codes[valid], oof[valid], self.positive_index))
             if pruning is not None:
                 pruning.after_fold(fold, fold_scores)
-        pooled = score(self.codes, oof, self.positive_index)
+        pooled = f1_scores(self.codes, oof, self.positive_index)
         threshold = pooled.get("threshold")
         fold_f1 = [
-            score(self.codes[valid], oof[valid], self.positive_index, threshold)["f1"]
+            f1_scores(self.codes[valid], oof[valid], self.positive_index, threshold)["f1"]
             for _, valid in self.folds
         ]
         auc = np.array([s["auc"] for s in fold_scores])

@@ -21,7 +21,7 @@ from segframe.data import CustomerData
 from segframe.engine import _context, _Evaluator
 from segframe.ensemble import EnsembleSpec, select
 from segframe.errors import IntegrityError
-from segframe.metrics import f1_threshold, score
+from segframe.metrics import binary_f1, f1_threshold, score
 from segframe.pipeline import PipelineSpec, StepSpec, build_pipeline
 from segframe.registry import Registry
 from segframe.report import render_report
@@ -218,6 +218,16 @@ def test_the_f1_threshold_is_the_best_cut_and_reproduces_its_f1(rows):
     assert f1_score(truth, scores >= threshold) == pytest.approx(best)
     for cut in np.unique(scores):
         assert f1_score(truth, scores >= cut) <= best + 1e-12
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60))
+def test_binary_f1_is_scikit_learns_f1(rows):
+    truth = np.array([t for t, _ in rows], dtype=bool)
+    predicted = np.array([p for _, p in rows], dtype=bool)
+    assert binary_f1(truth, predicted) == pytest.approx(
+        f1_score(truth, predicted, zero_division=0.0)
+    )
 
 
 def test_selection_blends_complementary_predictions_and_keeps_a_lone_best_alone():
