@@ -144,8 +144,9 @@ class PairedTrials:
 def write_latency(storage: str, writes: int = 30) -> list[dict[str, Any]]:
     """Median time of one Optuna write (a trial attribute) on the storage as segframe opens it.
 
-    Each suggested parameter and each trial attribute is one such write (one commit), so
-    this times the floor of the engine's per-trial bookkeeping on this disk.
+    Optuna commits each suggested parameter and each trial attribute on its own like this;
+    segframe writes them in two commits a trial (``optuna_internals.one_commit``), and with
+    ask, tell and the out-of-fold predictions a trial makes about six: this times one.
     """
     study = optuna.create_study(storage=optuna_storage(storage), study_name="write-latency")
     trial = study.ask()

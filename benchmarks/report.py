@@ -212,8 +212,8 @@ def _overhead(figures: list[dict]) -> str:
         "plain trials/min",
     ]
     note = (
-        f"\n\nOne Optuna write (a trial parameter or attribute; each is a commit) on SQLite as "
-        f"segframe opens it: {writes[0]:.1f} ms median."
+        f"\n\nOne Optuna write (one trial attribute, one commit) on SQLite as segframe opens "
+        f"it: {writes[0]:.1f} ms median; a segframe trial makes about six commits."
         if writes
         else ""
     )
