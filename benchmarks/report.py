@@ -244,7 +244,6 @@ def _scaling(figures: list[dict]) -> str:
                 _fmt(_values(pick, metric="trials_per_minute"), 1),
                 _fmt(_values(pick, metric="speedup"), 2),
                 _fmt(_values(pick, metric="wall_seconds"), 1),
-                _fmt(_values(pick, metric="duplicate_trials"), 0),
             ]
         )
     header = [
@@ -255,7 +254,6 @@ def _scaling(figures: list[dict]) -> str:
         "trials/min",
         "× one worker",
         "wall s",
-        "duplicate trials",
     ]
     text = _table(header, rows)
     return text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")

@@ -15,7 +15,6 @@ friends), so that two workers on two cores do not fight over both.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -30,18 +29,6 @@ from optuna.trial import TrialState
 
 from benchmarks.report import figure
 from segframe.storage import redact
-
-
-def _duplicates(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Trials whose whole parameter set repeats an earlier trial's (wasted work)."""
-    seen: set[str] = set()
-    repeats = 0
-    for trial in trials:
-        key = json.dumps(trial.params, sort_keys=True, default=str)
-        repeats += key in seen
-        seen.add(key)
-    return repeats
-
 
 #: One thread per process: a worker is one core's worth of work.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -136,7 +123,6 @@ def run_workers(
             figure(
                 "scaling", label, tool, "trials_per_minute", 60 * len(done) / span.total_seconds()
             ),
-            figure("scaling", label, tool, "duplicate_trials", _duplicates(done)),
         ]
     return out
 

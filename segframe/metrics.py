@@ -107,7 +107,7 @@ def score(
             else np.nan
         )
     scores = f1_scores(y_codes, proba, positive_index, threshold)
-    return {"f1": scores["f1"], "auc": float(auc), **scores}
+    return {"f1": scores.pop("f1"), "auc": float(auc), **scores}  # f1, auc[, threshold]
 
 
 def objective_key(scores: dict[str, float], objective: str) -> float:
