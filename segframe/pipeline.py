@@ -159,10 +159,17 @@ def build_features(spec: PipelineSpec, registry: Registry) -> FeatureConcat:
 
 
 def build_tail(spec: PipelineSpec, registry: Registry) -> list[tuple[str, Any]]:
-    """The (unfitted) steps after the feature builders: preprocessors, sampler, model."""
+    """The (unfitted) steps after the feature builders: preprocessors, sampler, model.
+
+    A model that holds rows back for early stopping and offers ``resampled(sampler)``
+    takes the sampler inside, so that only the rows it fits on are resampled.
+    """
     steps = [(step.name, build_step(registry, step)) for step in spec.steps[:-2]]
-    steps.append(("sampler", build_step(registry, spec.sampler)))
-    steps.append(("model", build_step(registry, spec.model)))
+    sampler, model = build_step(registry, spec.sampler), build_step(registry, spec.model)
+    if sampler != "passthrough" and hasattr(model, "resampled"):
+        sampler, model = "passthrough", model.resampled(sampler)
+    steps.append(("sampler", sampler))
+    steps.append(("model", model))
     return steps
 
 

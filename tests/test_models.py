@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from imblearn.over_sampling import RandomOverSampler
 from segframe_catboost import CatBoostModel
 from segframe_lightgbm import LightGBMClassifier
 from segframe_sklearn import HistGradientBoosting
@@ -25,7 +26,15 @@ from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from segframe.plugin import EARLY_STOPPING_ROUNDS, Component, SearchContext, Start, inner_split
+from segframe.pipeline import PipelineSpec, StepSpec, build_tail
+from segframe.plugin import (
+    EARLY_STOPPING_ROUNDS,
+    Component,
+    ResampledBooster,
+    SearchContext,
+    Start,
+    inner_split,
+)
 from segframe.registry import Registry
 from segframe.space import PipelineSpace
 
@@ -229,6 +238,41 @@ def test_weighted_boosters_stop_on_the_weighted_loss(name) -> None:
     assert losses[model.best_iteration_ - 1] != pytest.approx(log_loss(y[valid], proba), rel=0.01)
 
 
+class RecordingSampler(RandomOverSampler):
+    """Random over-sampling that keeps the rows it was given, for the test below."""
+
+    def fit_resample(self, X, y, **params):
+        self.seen_ = np.array(X, copy=True)
+        return super().fit_resample(X, y, **params)
+
+
+@pytest.mark.parametrize("name", list(BOOSTERS))
+def test_a_sampler_resamples_only_the_rows_a_booster_fits_on(name) -> None:
+    if name == "lightgbm":
+        pytest.importorskip("lightgbm")
+    X, y = data(n=600)
+    sampler = RecordingSampler(random_state=0)
+    model = BOOSTERS[name](max_trees=50).resampled(sampler).fit(X, y)
+    fit, valid = inner_split(X, y)
+    assert isinstance(model, ResampledBooster) and model.booster_.best_iteration_ > 0
+    assert not hasattr(sampler, "seen_")  # the wrapper fits a clone of it, as pipelines do
+    recorded = RecordingSampler(random_state=0)
+    BOOSTERS[name](max_trees=50).fit(X, y, sampler=recorded)
+    np.testing.assert_array_equal(recorded.seen_, X[fit])  # the held-back rows stay real
+    assert_probabilities(model.predict_proba(X[valid]), len(valid), 2)
+
+
+@pytest.mark.parametrize(("model", "wrapped"), [("xgboost", True), ("logreg", False)])
+def test_pipelines_hand_their_sampler_to_a_booster_only(registry, model, wrapped) -> None:
+    spec = PipelineSpec(
+        features=(StepSpec("features", "tabular"),),
+        steps=(StepSpec("sampler", "random_over"), StepSpec("model", model)),
+    )
+    steps = dict(build_tail(spec, registry))
+    assert isinstance(steps["model"], ResampledBooster) is wrapped
+    assert (steps["sampler"] == "passthrough") is wrapped
+
+
 def test_hist_gradient_boosting_stops_early_on_easy_data() -> None:
     X, y = data(n=1000, sep=2.0)
     model = HistGradientBoosting().fit(X, y)
@@ -272,6 +316,7 @@ def test_a_pickled_model_predicts_the_same(registry, name) -> None:
         LightGBMClassifier(max_trees=20, fallback_trees=10),
         CatBoostModel(max_trees=20, fallback_trees=10),
         HistGradientBoosting(max_trees=20, fallback_trees=10),
+        ResampledBooster(XGBoostClassifier(max_trees=20), RandomOverSampler(random_state=0)),
     ]
 )
 def test_wrappers_follow_the_scikit_learn_contract(estimator, check) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segframe.plugin import MATRIX, Component, SearchContext, hookimpl
+from segframe.plugin import EARLY_STOPPING_SHARE, MATRIX, Component, SearchContext, hookimpl
 
 #: The segframe plugin contract this plugin is written for.
 SEGFRAME_CONTRACT = 1
@@ -48,7 +48,10 @@ def _ratio(trial: Any, context: SearchContext) -> dict[str, Any]:
 
 
 def _neighbours(trial: Any, context: SearchContext, name: str = "k_neighbors") -> dict[str, Any]:
-    high = max(1, min(10, context.min_class_count - 1))
+    """At most one neighbour fewer than the smallest class has rows to resample: a booster
+    resamples only the rows it keeps after holding some back for early stopping."""
+    rows = int(context.min_class_count * (1 - EARLY_STOPPING_SHARE))
+    high = max(1, min(10, rows - 1))
     return {name: trial.suggest_int(name, 1, high) if high > 1 else 1}
 
 
