@@ -50,6 +50,7 @@ class LightGBMClassifier(EarlyStoppedBooster):
         reg_lambda: float = 0.0,
         max_bin: int = 255,
         class_weight: str | None = None,
+        extra_trees: bool = False,
         max_trees: int = 1000,
         fallback_trees: int = 100,
         random_state: int = 0,
@@ -63,6 +64,7 @@ class LightGBMClassifier(EarlyStoppedBooster):
         self.reg_lambda = reg_lambda
         self.max_bin = max_bin
         self.class_weight = class_weight
+        self.extra_trees = extra_trees
         self.max_trees = max_trees
         self.fallback_trees = fallback_trees
         self.random_state = random_state
@@ -116,13 +118,17 @@ def _space(trial: Any, context: SearchContext) -> dict[str, Any]:
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
         "max_bin": trial.suggest_categorical("max_bin", [63, 255]),
         "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"]),
+        "extra_trees": trial.suggest_categorical("extra_trees", [False, True]),
     }
 
 
 def _starts(context: SearchContext) -> list[Start]:
-    """Two configurations on integer-coded categoricals: small regularised trees first (the
+    """Three configurations on integer-coded categoricals: small regularised trees first (the
     best mean of F1 and ROC-AUC on the telco and cdnow tables), then LightGBM's defaults at
-    rate 0.05. Classes are weighted only for skewed multi-class targets, whose macro F1 is
+    rate 0.05 with random split thresholds (``extra_trees``, AutoGluon's LightGBMXT: a
+    different model for ensembles, and the better one on small noisy tables, test ROC-AUC
+    +0.010 on online retail and +0.013 on iFood over the defaults), then the plain defaults.
+    Classes are weighted only for skewed multi-class targets, whose macro F1 is
     taken at the argmax; binary F1 is taken at a tuned threshold, where weights gain nothing
     (telco, cdnow) or lose (synthetic: mean of F1 and AUC -0.01)."""
     skewed = context.n_classes > 2 and context.minority_ratio < IMBALANCED
@@ -137,11 +143,14 @@ def _starts(context: SearchContext) -> list[Start]:
         "reg_lambda": 1e-3,
         "max_bin": 255,
         "class_weight": weights,
+        "extra_trees": False,
     }
     defaults = {**small, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 1.0}
+    defaults["subsample"] = 1.0
     return [
         Start(small, chain=TREE_CHAIN, rank=10),
-        Start({**defaults, "subsample": 1.0}, chain=TREE_CHAIN, rank=60),
+        Start({**defaults, "extra_trees": True}, chain=TREE_CHAIN, rank=40),
+        Start(defaults, chain=TREE_CHAIN, rank=60),
     ]
 
 
