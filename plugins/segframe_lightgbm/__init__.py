@@ -127,7 +127,7 @@ def _starts(context: SearchContext) -> list[Start]:
     best mean of F1 and ROC-AUC on the telco and cdnow tables), then LightGBM's defaults at
     rate 0.05 with random split thresholds (``extra_trees``, AutoGluon's LightGBMXT: a
     different model for ensembles, and the better one on small noisy tables, test ROC-AUC
-    +0.010 on online retail and +0.013 on iFood over the defaults), then the plain defaults.
+    +0.011 on online retail and on iFood over the defaults), then the plain defaults.
     Classes are weighted only for skewed multi-class targets, whose macro F1 is
     taken at the argmax; binary F1 is taken at a tuned threshold, where weights gain nothing
     (telco, cdnow) or lose (synthetic: mean of F1 and AUC -0.01)."""
