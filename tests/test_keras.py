@@ -3,6 +3,7 @@ and segframe without TensorFlow. Real TensorFlow training on tiny data, few epoc
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pickle
@@ -263,3 +264,35 @@ def test_without_tensorflow_keras_components_are_unavailable_and_the_rest_works(
     searched = cli("search", "--demo", "--models", "logreg", "--trials", "2", "--cv", "2")
     assert searched.returncode == 0, searched.stderr[-3000:]
     assert "holdout" in searched.stdout
+
+
+@pytest.mark.parametrize(
+    ("backend", "package"), [("jax", "jax"), ("torch", "torch"), (None, "tensorflow")]
+)
+def test_keras_components_need_the_backend_keras_runs_on(monkeypatch, backend, package) -> None:
+    if backend is None:
+        monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("KERAS_BACKEND", backend)
+    import segframe_keras
+
+    needs = {c.requires_modules for c in segframe_keras.segframe_components()}
+    assert needs == {("keras", package)}
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
+        info = Registry.load().infos("model", available_only=False)
+        lstm = next(i for i in info if i.component.name == "lstm")
+        assert not lstm.available and "jax" in lstm.unavailable
+
+
+@pytest.mark.parametrize(("device", "cudnn"), [("cpu", False), ("gpu", "auto")])
+def test_an_lstm_placed_on_the_cpu_never_asks_for_cudnn(device, cudnn) -> None:
+    # Keras's JAX backend takes cuDNN's LSTM whenever JAX's default device is a GPU, also
+    # for a model placed on the CPU, and fails there.
+    from segframe_keras.estimators import keras_module
+
+    model = SequenceClassifier("lstm", layers=2, device=device, **TINY)
+    model.n_tokens_, model.classes_ = 5, np.array([0, 1])
+    built = model._build(keras_module(), length=16, n_side=3)
+    lstms = [layer for layer in built.layers if type(layer).__name__ == "LSTM"]
+    assert len(lstms) == 2
+    assert {layer.use_cudnn for layer in lstms} == {cudnn}

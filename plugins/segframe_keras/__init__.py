@@ -8,6 +8,7 @@ these components show as unavailable and the rest of segframe works as before.
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import Any
 
@@ -29,12 +30,21 @@ def _on_gpu(context: SearchContext) -> bool:
     return context.device == "gpu"
 
 
-NEEDS = {
-    "requires_modules": ("keras", "tensorflow"),
-    "extra": "keras",
-    "uses_gpu": True,
-    "in_default_search": _on_gpu,
-}
+#: Keras backends that can train, by the package each needs (``KERAS_BACKEND`` names one).
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def _needs() -> dict[str, Any]:
+    """What every component here needs: Keras and the backend ``KERAS_BACKEND`` names
+    (TensorFlow unless it says ``jax`` or ``torch``), so that a machine with JAX or
+    PyTorch but no TensorFlow runs these models too."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return {
+        "requires_modules": ("keras", BACKEND_PACKAGES.get(backend, "tensorflow")),
+        "extra": "keras",
+        "uses_gpu": True,
+        "in_default_search": _on_gpu,
+    }
 
 
 def _training_space(trial: Any, context: SearchContext) -> dict[str, Any]:
@@ -79,6 +89,7 @@ def _binary(context: SearchContext) -> bool:
 
 @hookimpl
 def segframe_components() -> list[Component]:
+    needs = _needs()
     sequence_models = [
         Component(
             "model",
@@ -88,7 +99,7 @@ def segframe_components() -> list[Component]:
             PREDICTION,
             space=partial(_sequence_space, architecture),
             description=f"Keras {label} over event tokens + dense branch over side features",
-            **NEEDS,
+            **needs,
         )
         for architecture, label in (("cnn", "1-D CNN"), ("lstm", "LSTM"))
     ]
@@ -103,7 +114,7 @@ def segframe_components() -> list[Component]:
             space=_autoencoder_space,
             applies=_binary,
             description="Keras autoencoder of the majority class; error = score (binary only)",
-            **NEEDS,
+            **needs,
         ),
         Component(
             "preprocessor",
@@ -113,6 +124,6 @@ def segframe_components() -> list[Component]:
             MATRIX,
             space=_autoencoder_space,
             description="Keras autoencoder's bottleneck as learned features",
-            **NEEDS,
+            **needs,
         ),
     ]

@@ -212,7 +212,13 @@ class SequenceClassifier(_Classifier):
                     x
                 )
             else:
-                x = layers.LSTM(self.units, return_sequences=i < self.layers - 1)(x)
+                # On the CPU, never cuDNN's kernel: Keras's JAX backend picks it whenever a GPU
+                # is JAX's default device, also inside keras.device("cpu:0"), and then fails.
+                x = layers.LSTM(
+                    self.units,
+                    return_sequences=i < self.layers - 1,
+                    use_cudnn=False if self.device == "cpu" else "auto",
+                )(x)
         if self.architecture == "cnn":
             x = layers.GlobalMaxPooling1D()(x)
         s = layers.Dense(self.side_units, activation="relu")(side)
