@@ -19,7 +19,7 @@ import pytest
 from imblearn.over_sampling import RandomOverSampler
 from segframe_catboost import CatBoostModel
 from segframe_lightgbm import LightGBMClassifier
-from segframe_sklearn import HistGradientBoosting
+from segframe_sklearn import HistGradientBoosting, NeuralNet
 from segframe_xgboost import XGBoostClassifier
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
@@ -46,6 +46,7 @@ MODELS = [
     "random_forest",
     "extra_trees",
     "hist_gradient_boosting",
+    "neural_net",
 ]
 #: what joins a search unasked while LightGBM is installed
 DEFAULT = {"lightgbm", "xgboost", "logreg", "extra_trees"}
@@ -163,7 +164,9 @@ def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where)
     assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
 
 
-@pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting", "catboost"])
+@pytest.mark.parametrize(
+    "name", ["random_forest", "hist_gradient_boosting", "catboost", "neural_net"]
+)
 def test_models_outside_the_default_search_join_when_named(registry, name) -> None:
     assert set(PipelineSpace(registry, context(), models=[name]).models) == {name}
 
@@ -294,6 +297,15 @@ def test_boosters_fall_back_to_a_fixed_tree_count_on_tiny_data(name, rows) -> No
     assert_probabilities(model.predict_proba(X), rows, 3)
 
 
+def test_the_neural_net_stops_early_and_keeps_its_best_epoch() -> None:
+    X, y = data(n=600, sep=0.5)
+    model = NeuralNet(hidden=32, max_trees=200).fit(X, y)
+    assert model.best_iteration_ < 200
+    # a net allowed exactly that many epochs ends where the kept weights were taken
+    again = NeuralNet(hidden=32, max_trees=model.best_iteration_).fit(X, y)
+    np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X))
+
+
 def test_hist_gradient_boosting_falls_back_on_tiny_data() -> None:
     X, y = data(n=30)
     model = HistGradientBoosting(fallback_trees=7, min_samples_leaf=2).fit(X, y)
@@ -316,6 +328,7 @@ def test_a_pickled_model_predicts_the_same(registry, name) -> None:
         LightGBMClassifier(max_trees=20, fallback_trees=10),
         CatBoostModel(max_trees=20, fallback_trees=10),
         HistGradientBoosting(max_trees=20, fallback_trees=10),
+        NeuralNet(hidden=32, max_trees=100, fallback_trees=100),
         ResampledBooster(XGBoostClassifier(max_trees=20), RandomOverSampler(random_state=0)),
     ]
 )

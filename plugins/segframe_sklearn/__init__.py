@@ -1,9 +1,11 @@
 """scikit-learn preprocessing (impute, encode, scale) and models: the logistic-regression
-baseline, random forest, extra trees and histogram gradient boosting."""
+baseline, random forest, extra trees, histogram gradient boosting and a small neural net."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import warnings
 from typing import Any
 
 import numpy as np
@@ -12,9 +14,12 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, RobustScaler, StandardScaler
 
 from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
@@ -109,6 +114,90 @@ class HistGradientBoosting(EarlyStoppedBooster):
 #: Parameters of the wrapper that HistGradientBoostingClassifier does not take.
 _OWN = {"max_trees", "fallback_trees"}
 
+#: Epochs without a lower log loss on the held-back rows before the neural net stops.
+NET_PATIENCE = 10
+
+
+class NeuralNet(EarlyStoppedBooster):
+    """A multi-layer perceptron on quantile-normalised inputs that finds its number of
+    epochs by early stopping on log loss (the base class's held-back rows; ``max_trees``
+    and ``fallback_trees`` count epochs here) and keeps the weights of its best epoch.
+
+    A model family that errs unlike trees, for the ensemble: AutoGluon fits one in its
+    default portfolio. Quantile normalisation makes heavy-tailed spend and count columns
+    usable by gradient descent; scikit-learn's own early stopping would watch accuracy,
+    which stays flat on skewed targets.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 128,
+        layers: int = 2,
+        alpha: float = 1e-3,
+        learning_rate: float = 1e-3,
+        batch_size: int = 128,
+        max_trees: int = 200,
+        fallback_trees: int = 50,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.layers = layers
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_trees = max_trees
+        self.fallback_trees = fallback_trees
+        self.random_state = random_state
+
+    def _model(self, codes: np.ndarray, trees: int) -> Pipeline:
+        net = MLPClassifier(
+            hidden_layer_sizes=(self.hidden,) * self.layers,
+            alpha=self.alpha,
+            learning_rate_init=self.learning_rate,
+            batch_size=min(self.batch_size, len(codes)),
+            max_iter=trees,
+            random_state=self.random_state,
+        )
+        quantiles = QuantileTransformer(
+            n_quantiles=min(1000, len(codes)),
+            output_distribution="normal",
+            random_state=self.random_state,
+        )
+        return _QuietPipeline([("quantiles", quantiles), ("net", net)])
+
+    def _fit_stopping(self, model: Any, X_fit: Any, y_fit: Any, X_valid: Any, y_valid: Any) -> int:
+        quantiles, net = model.named_steps["quantiles"], model.named_steps["net"]
+        quantiles.set_params(n_quantiles=min(quantiles.n_quantiles, len(X_fit)))
+        net.set_params(batch_size=min(net.batch_size, len(X_fit)))
+        Z_fit, Z_valid = quantiles.fit_transform(X_fit), quantiles.transform(X_valid)
+        labels = np.arange(len(self.classes_))
+        best_loss, best_epoch, best_weights = np.inf, 0, None
+        for epoch in range(1, self.max_trees + 1):
+            net.partial_fit(Z_fit, y_fit, classes=labels)
+            loss = log_loss(y_valid, net.predict_proba(Z_valid), labels=labels)
+            if loss < best_loss:
+                best_loss, best_epoch = loss, epoch
+                best_weights = copy.deepcopy((net.coefs_, net.intercepts_))
+            elif epoch - best_epoch >= NET_PATIENCE:
+                break
+        net.coefs_, net.intercepts_ = best_weights
+        return best_epoch
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False  # unlike trees; the pipeline imputes before it
+        return tags
+
+
+class _QuietPipeline(Pipeline):
+    """A pipeline whose fit does not warn that a fixed epoch count ended before convergence
+    (the small-data fallback fits that many epochs on purpose)."""
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> _QuietPipeline:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return super().fit(X, y, **params)
+
 
 def _imputer_space(trial: Any, context: SearchContext) -> dict[str, Any]:
     return {"numeric_strategy": trial.suggest_categorical("numeric_strategy", ["median", "mean"])}
@@ -163,6 +252,22 @@ def _hist_gb_space(trial: Any, context: SearchContext) -> dict[str, Any]:
         "max_features": trial.suggest_float("max_features", 0.3, 1.0),
         "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"]),
     }
+
+
+def _net_space(trial: Any, context: SearchContext) -> dict[str, Any]:
+    return {
+        "hidden": trial.suggest_int("hidden", 32, 256, log=True),
+        "layers": trial.suggest_int("layers", 1, 3),
+        "alpha": trial.suggest_float("alpha", 1e-5, 1e-1, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256]),
+    }
+
+
+def _net_starts(context: SearchContext) -> list[Start]:
+    chain = {"frame_to_matrix": "onehot", "matrix_to_matrix": "none"}
+    params = {"hidden": 128, "layers": 2, "alpha": 1e-3, "learning_rate": 1e-3, "batch_size": 128}
+    return [Start(params, chain=chain, rank=45)]
 
 
 def _balanced(context: SearchContext) -> str | None:
@@ -308,5 +413,16 @@ def segframe_components() -> list[Component]:
             starts=_hist_gb_starts,
             in_default_search=_without_lightgbm,
             description="scikit-learn histogram boosting, iteration count by early stopping",
+        ),
+        Component(
+            "model",
+            "neural_net",
+            NeuralNet,
+            MATRIX,
+            PREDICTION,
+            space=_net_space,
+            starts=_net_starts,
+            in_default_search=_only_when_named,
+            description="small neural net on quantile-normalised inputs, epochs by early stopping",
         ),
     ]
