@@ -94,7 +94,7 @@ def lstm_seconds(data: CustomerData, device: str, epochs: int) -> float:
 
 
 def xgboost_seconds(device: str, rows: int) -> None:
-    """Seconds of one fit of segframe's XGBoost model on a synthetic table of ``rows``."""
+    """Print the seconds of one fit of segframe's XGBoost model on ``rows`` synthetic rows."""
     from segframe_xgboost import XGBoostClassifier
 
     X, y = make_classification(rows, 50, n_informative=20, random_state=0)
