@@ -269,7 +269,10 @@ def test_without_tensorflow_keras_components_are_unavailable_and_the_rest_works(
 @pytest.mark.parametrize(
     ("backend", "package"), [("jax", "jax"), ("torch", "torch"), (None, "tensorflow")]
 )
-def test_keras_components_need_the_backend_keras_runs_on(monkeypatch, backend, package) -> None:
+def test_keras_components_need_the_backend_keras_runs_on(
+    monkeypatch, tmp_path, backend, package
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no keras.json: the variable decides
     if backend is None:
         monkeypatch.delenv("KERAS_BACKEND", raising=False)
     else:
@@ -282,6 +285,27 @@ def test_keras_components_need_the_backend_keras_runs_on(monkeypatch, backend, p
         info = Registry.load().infos("model", available_only=False)
         lstm = next(i for i in info if i.component.name == "lstm")
         assert not lstm.available and "jax" in lstm.unavailable
+
+
+@pytest.mark.parametrize(
+    ("config", "package"),
+    [
+        ('{"backend": "jax"}', "jax"),
+        ('{"floatx": "float32"}', "tensorflow"),
+        ("not json", "tensorflow"),
+    ],
+)
+def test_keras_components_read_the_backend_from_keras_json_too(
+    monkeypatch, tmp_path, config, package
+) -> None:
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text(config)
+    import segframe_keras
+
+    assert {c.requires_modules for c in segframe_keras.segframe_components()} == {
+        ("keras", package)
+    }
 
 
 @pytest.mark.parametrize(("device", "cudnn"), [("cpu", False), ("gpu", "auto")])

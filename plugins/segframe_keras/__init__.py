@@ -8,8 +8,11 @@ these components show as unavailable and the rest of segframe works as before.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from segframe.plugin import MATRIX, PREDICTION, SEQUENCES, Component, SearchContext, hookimpl
@@ -30,17 +33,28 @@ def _on_gpu(context: SearchContext) -> bool:
     return context.device == "gpu"
 
 
-#: Keras backends that can train, by the package each needs (``KERAS_BACKEND`` names one).
+#: Keras backends that can train, by the package each needs.
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
+def keras_backend() -> str:
+    """The backend Keras will load, found as Keras finds it but without importing it:
+    ``KERAS_BACKEND``, else the ``backend`` of ``keras.json`` in ``KERAS_HOME`` (default
+    ``~/.keras``), else TensorFlow."""
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return str(json.loads((Path(home) / "keras.json").read_text()).get("backend", "tensorflow"))
+    return "tensorflow"
+
+
 def _needs() -> dict[str, Any]:
-    """What every component here needs: Keras and the backend ``KERAS_BACKEND`` names
-    (TensorFlow unless it says ``jax`` or ``torch``), so that a machine with JAX or
-    PyTorch but no TensorFlow runs these models too."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    """What every component here needs: Keras and its backend's package (TensorFlow unless
+    :func:`keras_backend` is ``jax`` or ``torch``), so that a machine with JAX or PyTorch
+    but no TensorFlow runs these models too."""
     return {
-        "requires_modules": ("keras", BACKEND_PACKAGES.get(backend, "tensorflow")),
+        "requires_modules": ("keras", BACKEND_PACKAGES.get(keras_backend(), "tensorflow")),
         "extra": "keras",
         "uses_gpu": True,
         "in_default_search": _on_gpu,
