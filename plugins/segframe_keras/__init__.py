@@ -33,8 +33,8 @@ def _on_gpu(context: SearchContext) -> bool:
     return context.device == "gpu"
 
 
-#: Keras backends that can train, by the package each needs.
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: Keras backends that can train; each lives in the package of the same name.
+TRAINING_BACKENDS = frozenset({"tensorflow", "jax", "torch"})
 
 
 def keras_backend() -> str:
@@ -53,8 +53,9 @@ def _needs() -> dict[str, Any]:
     """What every component here needs: Keras and its backend's package (TensorFlow unless
     :func:`keras_backend` is ``jax`` or ``torch``), so that a machine with JAX or PyTorch
     but no TensorFlow runs these models too."""
+    backend = keras_backend()
     return {
-        "requires_modules": ("keras", BACKEND_PACKAGES.get(keras_backend(), "tensorflow")),
+        "requires_modules": ("keras", backend if backend in TRAINING_BACKENDS else "tensorflow"),
         "extra": "keras",
         "uses_gpu": True,
         "in_default_search": _on_gpu,

@@ -35,7 +35,7 @@ PREDICT_BATCH = 4096
 
 @cache
 def keras_module() -> Any:
-    """Keras on the backend named by ``KERAS_BACKEND`` (default tensorflow), set up once."""
+    """Keras on its configured backend (``segframe_keras.keras_backend``), set up once."""
     # TensorFlow logs C++ noise (CUDA probing, tf.data attributes) on every fit otherwise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
