@@ -513,7 +513,7 @@ def search(
         typer.Option(help="Refit the winner on all labelled rows, or keep the training fit."),
     ] = RefitChoice[DEFAULTS.refit],
     ensemble: Annotated[
-        bool, typer.Option(help="Store an ensemble of the best trials when it scores higher.")
+        bool, typer.Option(help="Store the best trials blended with the known-good starts.")
     ] = DEFAULTS.ensemble,
 ) -> None:
     """Search pipelines and store the winner in the study database."""

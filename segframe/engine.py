@@ -32,7 +32,7 @@ from segframe import report, runner
 from segframe.components import SearchContext
 from segframe.data import CustomerData, column_kinds, positive_label
 from segframe.device import resolve_device
-from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select
+from segframe.ensemble import EnsemblePipeline, EnsembleSpec, select, with_starts
 from segframe.errors import DataError, SegframeError, listing
 from segframe.leaderboard import leaderboard, pick_winner
 from segframe.metrics import f1_scores, objective_key, score
@@ -257,8 +257,9 @@ def search(
 
     The winner is scored on the holdout, then (``refit="all"``) refitted on every
     labelled customer given and stored with its F1 threshold; ``refit="train"`` keeps
-    the model fitted on the training part. With ``ensemble``, a weighted ensemble of
-    the best trials is stored instead when it scores higher out of fold.
+    the model fitted on the training part. With ``ensemble``, an ensemble is stored
+    instead: the best trials' greedy weights (when they score higher out of fold than
+    the winner alone) sharing half their weight with the known-good starts.
     """
     source = Source(data, target, events, id_column, demo)
     plan = SearchPlan(
@@ -298,14 +299,18 @@ def final_fit_reserve(trials: Sequence[FrozenTrial], plan: SearchPlan) -> float:
     holdout scores) and on every row. A trial fitted ``folds`` times on ``(folds-1)/folds``
     of the training part, so one member costs about its trial's seconds × (1 + 1/(1 -
     holdout)) / (folds - 1). The estimate sums that over the best trials an ensemble may
-    take (with ``plan.ensemble``), and stays between the shares of :data:`FINAL_FIT_SHARE`.
+    take and the known-good starts it shares its weight with (with ``plan.ensemble``), and
+    stays between the shares of :data:`FINAL_FIT_SHARE`.
     """
     timeout = plan.timeout or 0.0
     low, high = FINAL_FIT_SHARE
     done = [t for t in trials if t.state == TrialState.COMPLETE and "seconds" in t.user_attrs]
     done.sort(key=lambda t: -objective_key(t.user_attrs, plan.objective))
-    members = EXPECTED_MEMBERS if plan.ensemble else 1
-    seconds = sum(t.user_attrs["seconds"] for t in done[:members])
+    members = done[:1]
+    if plan.ensemble:
+        best = done[:EXPECTED_MEMBERS]
+        members = best + [t for t in done if t.user_attrs.get("portfolio") and t not in best]
+    seconds = sum(t.user_attrs["seconds"] for t in members)
     estimate = final_fit_seconds(seconds, plan.cv, plan.holdout)
     return min(max(estimate, low * timeout), high * timeout)
 
@@ -402,41 +407,77 @@ def _ensemble(
     work: Workload,
     time_left: float | None,
 ) -> tuple[EnsembleSpec, dict[str, float]] | None:
-    """A weighted ensemble of the best trials when it beats ``winner`` out of fold.
+    """The best trials' weighted ensemble (when it beats ``winner`` out of fold; else the
+    winner), with an equal-weight share of the known-good starts (:func:`with_starts`).
 
-    Both are judged on the same pooled out-of-fold predictions and by the same key as
-    the winner pick; a tie keeps the single pipeline (simpler, cheaper to refit). With
-    ``time_left`` (seconds of a timeout), members join only while their final fits fit in.
+    Greedy selection and the winner are judged on the same pooled out-of-fold predictions
+    and by the same key as the winner pick; a tie keeps the single pipeline. With
+    ``time_left`` (seconds of a timeout), members join only while their final fits fit in,
+    the cheapest starts first. ``None`` when that leaves the winner alone.
     """
     objective = plan.objective
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "f1" in t.user_attrs]
     complete.sort(key=lambda t: (-objective_key(t.user_attrs, objective), t.number))
     candidates = [winner, *[t for t in complete if t.number != winner.number]]
     candidates = candidates[:ENSEMBLE_CANDIDATES]
+    numbers = {t.number for t in candidates}
+    starts = [t for t in complete if t.user_attrs.get("portfolio") and t.number not in numbers]
     found = load_predictions(
-        plan.storage, plan.study, [t.number for t in candidates], work.fingerprint
+        plan.storage, plan.study, [t.number for t in candidates + starts], work.fingerprint
     )
-    candidates = [t for t in candidates if t.number in found]
-    if len(candidates) < 2 or candidates[0].number != winner.number:
+    pool = [t for t in candidates + starts if t.number in found]
+    if not pool or pool[0].number != winner.number:
         return None
     labels = LabelEncoder().fit(y_train.to_numpy())
     codes = labels.transform(y_train.to_numpy())
     classes = list(labels.classes_)
     positive_index = classes.index(positive) if positive in classes else len(classes) - 1
-    predictions = [found[t.number] for t in candidates]
-    single = objective_key(score(codes, predictions[0], positive_index), objective)
+    predictions = [found[t.number] for t in pool]
     costs = [
-        final_fit_seconds(t.user_attrs.get("seconds", 0.0), plan.cv, plan.holdout)
-        for t in candidates
+        final_fit_seconds(t.user_attrs.get("seconds", 0.0), plan.cv, plan.holdout) for t in pool
     ]
-    chosen = select(predictions, codes, positive_index, objective, costs=costs, budget=time_left)
-    if len(chosen.positions) < 2 or objective_key(chosen.scores, objective) <= single:
+    best = sum(t.number in found for t in candidates)  # they lead the pool
+    weights = {0: 1.0}
+    if best > 1:
+        chosen = select(
+            predictions[:best],
+            codes,
+            positive_index,
+            objective,
+            costs=costs[:best],
+            budget=time_left,
+        )
+        single = objective_key(score(codes, predictions[0], positive_index), objective)
+        if len(chosen.positions) > 1 and objective_key(chosen.scores, objective) > single:
+            weights = dict(zip(chosen.positions, chosen.weights, strict=True))
+    weights = with_starts(weights, _affordable_starts(pool, costs, weights, time_left))
+    if len(weights) < 2:
         return None
+    positions = sorted(weights)
+    blend = sum(weights[i] * np.asarray(predictions[i], dtype=float) for i in positions)
     members = tuple(
-        (w, candidates[i].number, PipelineSpec.from_dict(candidates[i].user_attrs["pipeline"]))
-        for i, w in zip(chosen.positions, chosen.weights, strict=True)
+        (weights[i], pool[i].number, PipelineSpec.from_dict(pool[i].user_attrs["pipeline"]))
+        for i in positions
     )
-    return EnsembleSpec(members), chosen.scores
+    return EnsembleSpec(members), score(codes, np.asarray(blend), positive_index)
+
+
+def _affordable_starts(
+    pool: list[FrozenTrial], costs: list[float], members: dict[int, float], time_left: float | None
+) -> list[int]:
+    """Positions of the starts in ``pool`` whose final fits fit in ``time_left`` beside
+    those of ``members``, cheapest first (a start that is a member already costs nothing)."""
+    starts = sorted(
+        (i for i, t in enumerate(pool) if t.user_attrs.get("portfolio")), key=lambda i: costs[i]
+    )
+    spent = sum(costs[i] for i in members)
+    kept = []
+    for i in starts:
+        extra = 0.0 if i in members else costs[i]
+        if time_left is None or spent + extra <= time_left:
+            kept.append(i)
+            spent += extra
+    return kept
 
 
 def _store_winner(

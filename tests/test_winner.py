@@ -18,8 +18,8 @@ from sklearn.metrics import f1_score
 
 import segframe
 from segframe.data import CustomerData
-from segframe.engine import _context, _Evaluator
-from segframe.ensemble import EnsembleSpec, select
+from segframe.engine import _affordable_starts, _context, _Evaluator
+from segframe.ensemble import STARTS_SHARE, EnsembleSpec, select, with_starts
 from segframe.errors import IntegrityError
 from segframe.metrics import binary_f1, f1_threshold, score
 from segframe.pipeline import PipelineSpec, StepSpec, build_pipeline
@@ -179,6 +179,12 @@ def test_portfolio_starts_run_first_with_no_resampling(small_demo, storage):
     for trial, plan in zip(first, plans, strict=True):
         assert {k: trial.params[k] for k in plan} == plan
         assert trial.params["matrix_sampler"] == "none"
+    finished = {t.number for t in first if t.state == optuna.trial.TrialState.COMPLETE}
+    assert isinstance(result.best_spec, EnsembleSpec), result.best_spec
+    weights = {number: weight for weight, number, _ in result.best_spec.members}
+    assert finished and finished <= set(weights), "every start that finished is a member"
+    assert all(weights[n] >= STARTS_SHARE / len(finished) - 1e-9 for n in finished)
+    assert sum(weights.values()) == pytest.approx(1.0)
 
 
 def test_cached_features_give_the_same_scores_as_fitting_each_fold_whole(small_demo):
@@ -249,6 +255,33 @@ def test_selection_blends_complementary_predictions_and_keeps_a_lone_best_alone(
     assert affordable.positions == (0, 1)
     too_dear = select(pair, codes, 1, "both", costs=[3.0, 6.0], budget=8.0)
     assert too_dear.positions == (0,)  # the second member's final fits would overrun
+
+
+@given(
+    weights=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
+    starts=st.sets(st.integers(0, 9), max_size=6),
+)
+def test_starts_share_the_ensemble_weight_evenly(weights, starts):
+    greedy = {i: w / sum(weights) for i, w in enumerate(weights)}
+    blended = with_starts(greedy, sorted(starts))
+    assert sum(blended.values()) == pytest.approx(1.0)
+    assert set(blended) == set(greedy) | starts
+    for i, weight in blended.items():
+        own = greedy.get(i, 0.0) * (1 - STARTS_SHARE if starts else 1.0)
+        even = STARTS_SHARE / len(starts) if i in starts else 0.0
+        assert weight == pytest.approx(own + even)
+
+
+def test_starts_join_the_ensemble_cheapest_first_while_their_final_fits_fit_in():
+    def trial(start: bool) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=0.5, user_attrs={"portfolio": start})
+
+    pool = [trial(False), trial(True), trial(True), trial(True)]
+    costs = [1.0, 5.0, 2.0, 3.0]
+    assert _affordable_starts(pool, costs, {0: 1.0}, None) == [2, 3, 1]
+    assert _affordable_starts(pool, costs, {0: 1.0}, 4.0) == [2]  # 1 + 2; a third would overrun
+    assert _affordable_starts(pool, costs, {0: 0.5, 1: 0.5}, 6.0) == [1]  # a member is paid for
+    assert _affordable_starts(pool, costs, {0: 1.0}, 0.5) == []
 
 
 def test_refit_option_is_checked_before_anything_is_stored(small_demo, storage, fake_registry):
