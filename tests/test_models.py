@@ -29,6 +29,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from segframe.pipeline import PipelineSpec, StepSpec, build_tail
 from segframe.plugin import (
     EARLY_STOPPING_ROUNDS,
+    LARGE_TABLE_ROWS,
     Component,
     ResampledBooster,
     SearchContext,
@@ -159,14 +160,14 @@ def test_the_default_portfolio_is_small_and_leads_with_boosters(registry, where)
     defaults = [c for c in registry.components("model") if c.in_default_search(ctx)]
     assert {c.name for c in defaults} >= DEFAULT
     assert not {"hist_gradient_boosting", "random_forest", "catboost"} & {c.name for c in defaults}
+    small = ctx.n_rows <= LARGE_TABLE_ROWS
+    assert ("neural_net" in {c.name for c in defaults}) == small  # its epochs are slow on many rows
     ranked = sorted((s.rank, c.name) for c in defaults for s in c.starts(ctx))
-    assert len(ranked) == 6
+    assert len(ranked) == (7 if small else 6)
     assert [name for _, name in ranked[:3]] == ["lightgbm", "xgboost", "logreg"]
 
 
-@pytest.mark.parametrize(
-    "name", ["random_forest", "hist_gradient_boosting", "catboost", "neural_net"]
-)
+@pytest.mark.parametrize("name", ["random_forest", "hist_gradient_boosting", "catboost"])
 def test_models_outside_the_default_search_join_when_named(registry, name) -> None:
     assert set(PipelineSpace(registry, context(), models=[name]).models) == {name}
 
