@@ -263,6 +263,7 @@ def context() -> SearchContext:
                     "extra_trees",
                     "random_forest",
                     "hist_gradient_boosting",
+                    "neural_net",
                 ]
             },
             r"--exclude removes .* from the models, which leaves no model that fits this data",
