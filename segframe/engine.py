@@ -309,7 +309,8 @@ def final_fit_reserve(trials: Sequence[FrozenTrial], plan: SearchPlan) -> float:
     members = done[:1]
     if plan.ensemble:
         best = done[:EXPECTED_MEMBERS]
-        members = best + [t for t in done if t.user_attrs.get("portfolio") and t not in best]
+        numbers = {t.number for t in best}
+        members = best + [t for t in done if runner.is_start(t) and t.number not in numbers]
     seconds = sum(t.user_attrs["seconds"] for t in members)
     estimate = final_fit_seconds(seconds, plan.cv, plan.holdout)
     return min(max(estimate, low * timeout), high * timeout)
@@ -421,7 +422,7 @@ def _ensemble(
     candidates = [winner, *[t for t in complete if t.number != winner.number]]
     candidates = candidates[:ENSEMBLE_CANDIDATES]
     numbers = {t.number for t in candidates}
-    starts = [t for t in complete if t.user_attrs.get("portfolio") and t.number not in numbers]
+    starts = [t for t in complete if runner.is_start(t) and t.number not in numbers]
     found = load_predictions(
         plan.storage, plan.study, [t.number for t in candidates + starts], work.fingerprint
     )
@@ -467,9 +468,7 @@ def _affordable_starts(
 ) -> list[int]:
     """Positions of the starts in ``pool`` whose final fits fit in ``time_left`` beside
     those of ``members``, cheapest first (a start that is a member already costs nothing)."""
-    starts = sorted(
-        (i for i, t in enumerate(pool) if t.user_attrs.get("portfolio")), key=lambda i: costs[i]
-    )
+    starts = sorted((i for i, t in enumerate(pool) if runner.is_start(t)), key=lambda i: costs[i])
     spent = sum(costs[i] for i in members)
     kept = []
     for i in starts:

@@ -228,6 +228,15 @@ def check_run_not_all_failed(trials: list[FrozenTrial]) -> None:
     )
 
 
+#: The user attribute that marks a trial as one of the known-good starts.
+START_ATTR = "portfolio"
+
+
+def is_start(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is one of the known-good starts the portfolio queued first."""
+    return bool(trial.user_attrs.get(START_ATTR))
+
+
 def _enqueue_portfolio(study: optuna.Study, plan: SearchPlan, space: Any) -> None:
     """Queue the space's known-good starts as a new study's first trials.
 
@@ -241,7 +250,7 @@ def _enqueue_portfolio(study: optuna.Study, plan: SearchPlan, space: Any) -> Non
             if study.get_trials(deepcopy=False):
                 return
             for params in space.portfolio(limit):
-                study.enqueue_trial(params, user_attrs={"portfolio": True})
+                study.enqueue_trial(params, user_attrs={START_ATTR: True})
     finally:
         lock.close()
 
