@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from imblearn.over_sampling import RandomOverSampler
 from segframe_catboost import CatBoostModel
 from segframe_lightgbm import LightGBMClassifier
-from segframe_sklearn import HistGradientBoosting, NeuralNet
+from segframe_sklearn import ContinuousQuantiles, HistGradientBoosting, NeuralNet
 from segframe_xgboost import XGBoostClassifier
 from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
@@ -305,6 +308,26 @@ def test_the_neural_net_stops_early_and_keeps_its_best_epoch() -> None:
     # a net allowed exactly that many epochs ends where the kept weights were taken
     again = NeuralNet(hidden=32, max_trees=model.best_iteration_).fit(X, y)
     np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=30),
+        elements=st.floats(-1e6, 1e6, allow_nan=False),
+    )
+)
+def test_the_nets_quantiles_leave_indicator_columns_as_they_are(X) -> None:
+    quantiles = ContinuousQuantiles().fit(X)
+    Z = quantiles.transform(X)
+    distinct = np.array([len(np.unique(column)) for column in X.T])
+    np.testing.assert_array_equal(quantiles.continuous_, distinct > 2)
+    np.testing.assert_array_equal(Z[:, distinct <= 2], X[:, distinct <= 2])
+    for j in np.flatnonzero(distinct > 2):  # normalised, in the same order
+        assert np.abs(Z[:, j]).max() < 6
+        order = np.argsort(X[:, j], kind="stable")
+        assert (np.diff(Z[order, j]) >= 0).all()
 
 
 def test_hist_gradient_boosting_falls_back_on_tiny_data() -> None:
