@@ -28,6 +28,7 @@ from sklearn.datasets import make_classification
 from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_info
 
 from segframe.pipeline import PipelineSpec, StepSpec, build_tail
 from segframe.plugin import (
@@ -328,6 +329,22 @@ def test_the_nets_quantiles_leave_indicator_columns_as_they_are(X) -> None:
         assert np.abs(Z[:, j]).max() < 6
         order = np.argsort(X[:, j], kind="stable")
         assert (np.diff(Z[order, j]) >= 0).all()
+
+
+class _PoolSpy(NeuralNet):
+    """The net, noting the thread pools' sizes while it fits."""
+
+    def _fit_stopping(self, model, X_fit, y_fit, X_valid, y_valid):
+        self.pools_ = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+        return super()._fit_stopping(model, X_fit, y_fit, X_valid, y_valid)
+
+
+def test_boosters_and_the_net_fit_on_one_thread_of_every_pool() -> None:
+    """BLAS as well as OpenMP: the net's matrix products on every core slowed its trials
+    many times beside a second search."""
+    X, y = data(n=300)
+    spy = _PoolSpy(hidden=8, max_trees=3).fit(X, y)
+    assert "blas" in spy.pools_ and set(spy.pools_.values()) == {1}
 
 
 def test_hist_gradient_boosting_falls_back_on_tiny_data() -> None:

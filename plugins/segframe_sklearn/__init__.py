@@ -78,7 +78,7 @@ def make_extra_trees(**params: Any) -> ExtraTreesClassifier:
 
 class HistGradientBoosting(EarlyStoppedBooster):
     """HistGradientBoostingClassifier that finds its iterations by early stopping (see the
-    base class) on one OpenMP thread."""
+    base class) on one thread."""
 
     def __init__(
         self,
