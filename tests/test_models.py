@@ -331,6 +331,15 @@ def test_the_nets_quantiles_leave_indicator_columns_as_they_are(X) -> None:
         assert (np.diff(Z[order, j]) >= 0).all()
 
 
+def test_a_net_whose_loss_only_creeps_stops_after_its_patience() -> None:
+    """A tiny learning rate lowers the loss a hair every epoch; without a tolerance each
+    hair counted as progress and such a net ran all its epochs (minutes past a 60 s budget
+    on CDNOW)."""
+    X, y = data(n=600, sep=0.5)
+    model = NeuralNet(hidden=32, learning_rate=1e-7, batch_size=10_000, max_trees=200).fit(X, y)
+    assert model.best_iteration_ == 1  # the first epoch; the next NET_PATIENCE gained too little
+
+
 class _PoolSpy(NeuralNet):
     """The net, noting the thread pools' sizes while it fits."""
 

@@ -117,6 +117,10 @@ _OWN = {"max_trees", "fallback_trees"}
 
 #: Epochs without a lower log loss on the held-back rows before the neural net stops.
 NET_PATIENCE = 10
+#: How much lower than the best so far the log loss must get to count as progress
+#: (scikit-learn's MLP ``tol``): a big, strongly regularised net with a slow learning rate
+#: gained a hair every epoch and ran all its epochs, a 60 s CDNOW search for over 5 minutes.
+NET_TOLERANCE = 1e-4
 
 
 class ContinuousQuantiles(TransformerMixin, BaseEstimator):
@@ -206,7 +210,7 @@ class NeuralNet(EarlyStoppedBooster):
         for epoch in range(1, self.max_trees + 1):
             net.partial_fit(Z_fit, y_fit, classes=labels)
             loss = log_loss(y_valid, net.predict_proba(Z_valid), labels=labels)
-            if loss < best_loss:
+            if loss < best_loss - NET_TOLERANCE:
                 best_loss, best_epoch = loss, epoch
                 best_weights = copy.deepcopy((net.coefs_, net.intercepts_))
             elif epoch - best_epoch >= NET_PATIENCE:
