@@ -115,7 +115,7 @@ class HistGradientBoosting(EarlyStoppedBooster):
 #: Parameters of the wrapper that HistGradientBoostingClassifier does not take.
 _OWN = {"max_trees", "fallback_trees"}
 
-#: Epochs without a lower log loss on the held-back rows before the neural net stops.
+#: Epochs without progress (see NET_TOLERANCE) on the held-back rows before the net stops.
 NET_PATIENCE = 10
 #: How much lower than the best so far the log loss must get to count as progress
 #: (scikit-learn's MLP ``tol``): a big, strongly regularised net with a slow learning rate
