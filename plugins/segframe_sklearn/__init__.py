@@ -367,8 +367,10 @@ def _below_large_tables(context: SearchContext) -> bool:
     """The neural net joins unasked up to ``LARGE_TABLE_ROWS`` rows. There it is the model
     family unlike trees that the ensemble's share of known-good starts gains from (60 s
     searches on the benchmark's splits, test ROC-AUC: telecom +0.0035, online retail
-    +0.0022, insurance +0.0022, iFood +0.0005, Telco +0.0005, CDNOW ±0); on the 33,000-row
-    bank table its slow epochs cost a third of the trials for no gain."""
+    +0.0022, insurance +0.0022, iFood +0.0005, Telco +0.0005, CDNOW ±0; measured before
+    :class:`ContinuousQuantiles` and one BLAS thread, at 120 s now −0.001 on average, so
+    worth re-measuring); on the 33,000-row bank table its slow epochs cost a third of the
+    trials for no gain."""
     return context.n_rows <= LARGE_TABLE_ROWS
 
 
