@@ -44,7 +44,7 @@ from segframe.pipeline import (
     build_tail,
 )
 from segframe.plan import DEFAULTS, OBJECTIVES, REFITS, SearchPlan, Workload
-from segframe.progress import epoch_reporting
+from segframe.progress import epoch_reporting, stop_if_out_of_time
 from segframe.registry import Registry
 from segframe.runner import FINISHED, StoredResult
 from segframe.space import PipelineSpace
@@ -183,6 +183,8 @@ class _Evaluator:
         oof = np.zeros((len(self.codes), self.n_classes))
         fold_scores = []
         for fold, (_, valid) in enumerate(self.folds):
+            if fold:
+                stop_if_out_of_time()
             train_part, valid_part = self._features(spec, fold)
             tail = ImbPipeline(build_tail(spec, self.registry))
             with epoch_reporting(pruning.epoch_reporter(fold) if pruning else None):

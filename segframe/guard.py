@@ -22,6 +22,8 @@ from typing import Any
 
 import optuna
 
+from segframe.progress import OutOfTime, current_deadline, trial_deadline
+
 
 class TrialError(Exception):
     """A trial failed inside the guarded child; ``str()`` is the reason as recorded."""
@@ -60,16 +62,16 @@ def _serve(connection: Connection, factory: EvaluatorFactory, memory_mb: int | N
     pruning = _RemotePruning(connection)
     while True:
         try:
-            spec, prunes = connection.recv()
+            spec, prunes, deadline = connection.recv()
         except EOFError:  # the search closed the pipe: done
             return
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), trial_deadline(deadline):
                 warnings.simplefilter("ignore")
                 result = evaluate(spec, pruning if prunes else None)
             connection.send(("done", result))
-        except optuna.TrialPruned:
-            connection.send(("pruned",))
+        except optuna.TrialPruned as exc:
+            connection.send(("pruned", isinstance(exc, OutOfTime)))
         except MemoryError as exc:  # the heap may be in a poor state: start afresh
             connection.send(("error", f"MemoryError: {exc or 'out of memory'}"))
             return
@@ -109,7 +111,7 @@ class GuardedEvaluator:
 
     def __call__(self, spec: Any, pruning: Any) -> dict[str, Any]:
         connection = self._start()
-        connection.send((spec, pruning is not None))
+        connection.send((spec, pruning is not None, current_deadline()))
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0)
@@ -132,7 +134,7 @@ class GuardedEvaluator:
             if message[0] == "done":
                 return message[1]
             if message[0] == "pruned":
-                raise optuna.TrialPruned()
+                raise OutOfTime() if message[1] else optuna.TrialPruned()
             if message[0] == "error":
                 raise TrialError(message[1])
             try:  # an intermediate score: record it, tell the child whether to go on

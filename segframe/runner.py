@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from segframe import optuna_internals, workers
+from segframe import optuna_internals, progress, workers
 from segframe import storage as storage_module
 from segframe.errors import SegframeError, StorageError, listing
 from segframe.guard import GuardedEvaluator, TrialError
@@ -42,6 +42,11 @@ from segframe.version import __version__
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: How often a worker with no budget left checks whether the other workers are done.
 POLL_SECONDS = 1.0
+#: What a trial stopped by the run's deadline (:func:`trial_deadline`) records.
+OUT_OF_TIME = (
+    "OutOfTime: still running when the run's --timeout was up, so it stopped at its next "
+    "fold or epoch (raise --timeout to let such pipelines finish)"
+)
 
 
 @dataclass(kw_only=True)
@@ -358,8 +363,21 @@ def _run_trials(
             continue
         study.sampler = _sampler(plan.seed, trial.number)
         pruning = task.pruning(trial, plan, trials)
-        with optuna_internals.heartbeat(study, trial):
+        deadline = trial_deadline(task, plan, started, trials)
+        with optuna_internals.heartbeat(study, trial), progress.trial_deadline(deadline):
             _run_trial(task, study, trial, space, evaluate, pruning, plan, work, on_trial, trials)
+
+
+def trial_deadline(
+    task: Task, plan: SearchPlan, started: float, trials: list[FrozenTrial]
+) -> float | None:
+    """When a trial starting now must stop (``time.monotonic()``): the moment the loop
+    would ask no more trials, so that the final fits keep their reserve. None without a
+    timeout, and while no trial of the study has completed: the first one finishes
+    whatever it takes, or there would be no winner."""
+    if plan.timeout is None or not any(t.state == TrialState.COMPLETE for t in trials):
+        return None
+    return started + plan.timeout - task.reserve(trials, plan)
 
 
 def _run_trial(
@@ -388,9 +406,11 @@ def _run_trial(
             warnings.simplefilter("ignore")
             result = evaluate(spec, pruning)
         attrs, values = task.outcome(plan, work, study.study_name, trial.number, result)
-    except optuna.TrialPruned:
+    except optuna.TrialPruned as exc:
         state = TrialState.PRUNED
         attrs = pruning.attrs() if pruning is not None else {}
+        if isinstance(exc, progress.OutOfTime):
+            attrs["error"] = OUT_OF_TIME
     except (KeyboardInterrupt, SystemExit):
         trial.set_user_attr("error", "interrupted")
         study.tell(trial, state=TrialState.FAIL)

@@ -7,7 +7,10 @@ that needs first-party components (SMOTE, RFM) loads the installed plugins."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import time
 
+import fake_plugin
 import numpy as np
 import optuna
 import pandas as pd
@@ -20,10 +23,14 @@ from segframe import Component, hookimpl
 from segframe.data import CustomerData
 from segframe.engine import EARLY_STOP_AFTER, _Evaluator, early_stop_bar, final_fit_reserve
 from segframe.errors import DataError, SegframeError, StorageError
+from segframe.guard import GuardedEvaluator
 from segframe.metrics import objective_key
 from segframe.pipeline import PipelineSpec, StepSpec
 from segframe.plan import SearchPlan
+from segframe.plugin import MATRIX, PREDICTION, Start, report_epoch
+from segframe.progress import OutOfTime, trial_deadline
 from segframe.registry import Registry
+from segframe.runner import OUT_OF_TIME
 from segframe.storage import stored_winner
 
 SEEN: dict[str, list[np.ndarray]] = {"fit": [], "predict": []}
@@ -295,3 +302,89 @@ def test_a_run_whose_every_trial_fails_ends_with_the_reason(small_demo, storage,
     with pytest.raises(SegframeError, match=r"Every trial of this run failed.*explodes on purpose"):
         segframe.search(small_demo, storage=storage, trials=4, study="s",
                         models=["explodes", "logreg"], registry=registry, seed=1)  # fmt: skip
+
+
+class Sluggish(ClassifierMixin, BaseEstimator):
+    """A model that fits for 30 s unless stopped: 600 epochs of 50 ms, each reported like a
+    net's (``epochs``), or else a 1.5 s fit that reports nothing (a trial: 4.5 s)."""
+
+    def __init__(self, epochs: bool = True) -> None:
+        self.epochs = epochs
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        if not self.epochs:
+            time.sleep(1.5)
+        for epoch in range(600 if self.epochs else 0):
+            time.sleep(0.05)
+            report_epoch(0.5, epoch)
+        return self
+
+    def predict_proba(self, X):
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+
+class SluggishPlugin:
+    """The fake plugin's components, a quick logistic regression that runs first (a
+    known-good start) and the slow models; an instance, so a guarded child can rebuild it."""
+
+    @hookimpl
+    def segframe_components(self):
+        return [
+            *fake_plugin.segframe_components(),
+            Component("model", "quick", fake_plugin.make_logreg, MATRIX, PREDICTION,
+                      starts=lambda context: [Start()]),
+            Component("model", "sluggish", Sluggish, MATRIX, PREDICTION),
+            Component("model", "sluggish_folds", functools.partial(Sluggish, epochs=False),
+                      MATRIX, PREDICTION),
+        ]  # fmt: skip
+
+
+SLUGGISH = Registry.load(entry_point_plugins=False, extra=[SluggishPlugin()])
+
+
+@pytest.mark.parametrize("model", ["sluggish", "sluggish_folds"], ids=["epochs", "folds"])
+def test_a_trial_running_when_the_time_is_up_stops_at_its_next_epoch_or_fold(
+    small_demo, storage, model
+):
+    result = segframe.search(
+        small_demo, storage=storage, study="s", trials=None, timeout=3.0, seed=0,
+        models=["quick", model], registry=SLUGGISH, ensemble=False,
+    )  # fmt: skip
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    slow = [t for t in trials if t.params.get("model") == model]
+    assert slow, "the search never tried the slow model; pick another seed"
+    # unstopped, a slow trial completes after 4.5 s (folds) or 90 s (epochs)
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in slow)
+    assert slow[-1].user_attrs["error"] == OUT_OF_TIME
+    assert trials[0].params["model"] == "quick"
+    assert result.best_trial != slow[-1].number
+
+
+def test_the_first_trial_has_no_deadline_so_that_there_is_a_winner(small_demo, storage):
+    result = segframe.search(
+        small_demo, storage=storage, study="s", trials=None, timeout=0.5, seed=0,
+        models=["sluggish_folds"], registry=SLUGGISH, ensemble=False,
+    )  # fmt: skip
+    first = optuna.load_study(study_name="s", storage=storage).trials[0]
+    assert first.state == optuna.trial.TrialState.COMPLETE  # 4.5 s, past the 0.5 s timeout
+    assert result.best_trial == 0
+
+
+def _epochs_until_stopped():
+    """A guarded child's evaluator: reports epochs of 50 ms for up to 30 s."""
+
+    def evaluate(spec, pruning):
+        Sluggish().fit(None, [0, 1])
+        return {"finished": True}
+
+    return evaluate
+
+
+def test_a_guarded_trial_gets_the_deadline_and_stops_out_of_time():
+    evaluate = GuardedEvaluator(_epochs_until_stopped, timeout=120.0, memory_mb=None)
+    try:
+        with trial_deadline(time.monotonic() + 1.0), pytest.raises(OutOfTime):
+            evaluate("spec", None)  # 30 s unless the child sees the deadline
+    finally:
+        evaluate.close()

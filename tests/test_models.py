@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -40,6 +41,7 @@ from segframe.plugin import (
     Start,
     inner_split,
 )
+from segframe.progress import OutOfTime, epoch_reporting, trial_deadline
 from segframe.registry import Registry
 from segframe.space import PipelineSpace
 
@@ -309,6 +311,18 @@ def test_the_neural_net_stops_early_and_keeps_its_best_epoch() -> None:
     # a net allowed exactly that many epochs ends where the kept weights were taken
     again = NeuralNet(hidden=32, max_trees=model.best_iteration_).fit(X, y)
     np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_the_neural_net_reports_each_epochs_validation_auc_and_stops_when_time_is_up() -> None:
+    X, y = data(n=600, sep=0.5)
+    reported: list[tuple[float, int]] = []
+    with epoch_reporting(lambda score, epoch: reported.append((score, epoch))):
+        model = NeuralNet(hidden=32, max_trees=200).fit(X, y)
+    epochs = [epoch for _, epoch in reported]
+    assert epochs == list(range(len(epochs))) and len(epochs) >= model.best_iteration_
+    assert all(0.5 < score <= 1 for score, _ in reported)  # separable data: better than chance
+    with trial_deadline(time.monotonic()), pytest.raises(OutOfTime):
+        NeuralNet(hidden=32, max_trees=200).fit(X, y)
 
 
 @settings(max_examples=50, deadline=None)

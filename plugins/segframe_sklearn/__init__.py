@@ -37,6 +37,8 @@ from segframe.plugin import (
     hookimpl,
     make_imputer,
     make_onehot,
+    report_epoch,
+    roc_auc,
     slowest_learning_rate,
 )
 
@@ -161,7 +163,8 @@ class NeuralNet(EarlyStoppedBooster):
     """A multi-layer perceptron on quantile-normalised inputs (:class:`ContinuousQuantiles`)
     that finds its number of epochs by early stopping on log loss (the base class's
     held-back rows; ``max_trees`` and ``fallback_trees`` count epochs here) and keeps the
-    weights of its best epoch.
+    weights of its best epoch. Each epoch's ROC-AUC on those rows goes to
+    :func:`~segframe.plugin.report_epoch`, like the Keras models'.
 
     A model family that errs unlike trees, for the ensemble: AutoGluon fits one in its
     default portfolio. Quantile normalisation makes heavy-tailed spend and count columns
@@ -209,7 +212,11 @@ class NeuralNet(EarlyStoppedBooster):
         best_loss, best_epoch, best_weights = np.inf, 0, None
         for epoch in range(1, self.max_trees + 1):
             net.partial_fit(Z_fit, y_fit, classes=labels)
-            loss = log_loss(y_valid, net.predict_proba(Z_valid), labels=labels)
+            proba = net.predict_proba(Z_valid)
+            loss = log_loss(y_valid, proba, labels=labels)
+            auc = roc_auc(y_valid, proba)
+            if np.isfinite(auc):  # lets the search prune the net, or stop it when time is up
+                report_epoch(auc, epoch - 1)
             if loss < best_loss - NET_TOLERANCE:
                 best_loss, best_epoch = loss, epoch
                 best_weights = copy.deepcopy((net.coefs_, net.intercepts_))
