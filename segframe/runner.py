@@ -42,7 +42,7 @@ from segframe.version import __version__
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 #: How often a worker with no budget left checks whether the other workers are done.
 POLL_SECONDS = 1.0
-#: What a trial stopped by the run's deadline (:func:`trial_deadline`) records.
+#: What a trial stopped by the run's deadline (:func:`trial_stop_time`) records.
 OUT_OF_TIME = (
     "OutOfTime: still running when the run's --timeout was up, so it stopped at its next "
     "fold or epoch (raise --timeout to let such pipelines finish)"
@@ -363,12 +363,12 @@ def _run_trials(
             continue
         study.sampler = _sampler(plan.seed, trial.number)
         pruning = task.pruning(trial, plan, trials)
-        deadline = trial_deadline(task, plan, started, trials)
+        deadline = trial_stop_time(task, plan, started, trials)
         with optuna_internals.heartbeat(study, trial), progress.trial_deadline(deadline):
             _run_trial(task, study, trial, space, evaluate, pruning, plan, work, on_trial, trials)
 
 
-def trial_deadline(
+def trial_stop_time(
     task: Task, plan: SearchPlan, started: float, trials: list[FrozenTrial]
 ) -> float | None:
     """When a trial starting now must stop (``time.monotonic()``): the moment the loop

@@ -143,18 +143,18 @@ class ContinuousQuantiles(TransformerMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         at_ends = np.equal(X, X.min(axis=0)) | np.equal(X, X.max(axis=0))
         self.continuous_ = ~at_ends.all(axis=0)
-        self.quantiles_ = QuantileTransformer(
-            n_quantiles=min(self.max_quantiles, len(X)),
-            output_distribution="normal",
-            random_state=self.random_state,
-        )
+        self.quantiles_ = None
         if self.continuous_.any():
-            self.quantiles_.fit(X[:, self.continuous_])
+            self.quantiles_ = QuantileTransformer(
+                n_quantiles=min(self.max_quantiles, len(X)),
+                output_distribution="normal",
+                random_state=self.random_state,
+            ).fit(X[:, self.continuous_])
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         X = np.array(X, dtype=float)
-        if self.continuous_.any():
+        if self.quantiles_ is not None:
             X[:, self.continuous_] = self.quantiles_.transform(X[:, self.continuous_])
         return X
 
