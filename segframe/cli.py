@@ -486,7 +486,11 @@ def search(
         int | None, typer.Option(help="Total finished trials of the study.")
     ] = DEFAULTS.trials,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds this run may search.")
+        float | None,
+        typer.Option(
+            help="Seconds this run may take, final fits included; a trial still running "
+            "then stops at its next fold or epoch."
+        ),
     ] = DEFAULTS.timeout,
     objective: Annotated[ObjectiveChoice, typer.Option(help="What to maximise.")] = ObjectiveChoice[
         DEFAULTS.objective
