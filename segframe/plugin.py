@@ -45,7 +45,8 @@ from segframe.errors import DataError
 from segframe.errors import listing as _listing
 from segframe.hookspecs import hookimpl
 from segframe.pipeline import FeatureConcat
-from segframe.progress import report_epoch
+from segframe.progress import out_of_time, report_epoch
+from segframe.progress import stop_if_out_of_time as _stop_if_out_of_time
 from segframe.rfm import RFM_COLUMNS, RFMFeatures, rfm_table
 
 #: Share of a booster's training rows held back to find its number of trees.
@@ -118,6 +119,8 @@ class EarlyStoppedBooster(ClassifierMixin, BaseEstimator):
     and ``random_state`` among them) and implements ``_model(codes, trees)``, the
     library's unfitted classifier for ``trees`` trees, and ``_fit_stopping(model, X_fit,
     y_fit, X_valid, y_valid)``, which fits with early stopping and returns the trees kept.
+    Its training loop should also end once :func:`out_of_time` (a library callback): in a
+    search whose ``--timeout`` is up, ``fit`` then raises instead of returning the model.
 
     A pipeline's sampler reaches a booster through :meth:`resampled`, so that it resamples
     only the rows the booster fits on, never those it stops on.
@@ -153,6 +156,7 @@ class EarlyStoppedBooster(ClassifierMixin, BaseEstimator):
                 self.best_iteration_ = self._fit_stopping(
                     self.model_, X_fit, y_fit, X[valid], codes[valid]
                 )
+        _stop_if_out_of_time()  # a loop ended by the deadline must not pass for a fitted model
         return self
 
     def resampled(self, sampler: Any) -> ResampledBooster:
@@ -687,6 +691,7 @@ __all__ = [
     "make_onehot",
     "no_parameters",
     "no_starts",
+    "out_of_time",
     "report_epoch",
     "rfm_table",
     "roc_auc",

@@ -52,10 +52,16 @@ def current_deadline() -> float | None:
     return _deadline.get()
 
 
+def out_of_time() -> bool:
+    """Whether the running trial's deadline has passed (never outside a search's trials):
+    a library's training loop that cannot raise through checks it to end early."""
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() >= deadline
+
+
 def stop_if_out_of_time() -> None:
     """Raise :class:`OutOfTime` when the running trial's deadline has passed."""
-    deadline = _deadline.get()
-    if deadline is not None and time.monotonic() >= deadline:
+    if out_of_time():
         raise OutOfTime()
 
 

@@ -313,6 +313,26 @@ def test_the_neural_net_stops_early_and_keeps_its_best_epoch() -> None:
     np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X))
 
 
+#: Each booster's count of the trees its library has fitted so far.
+TREES_FITTED = {
+    "lightgbm": lambda model: model.booster_.current_iteration(),
+    "catboost": lambda model: model.tree_count_,
+    "xgboost": lambda model: model.get_booster().num_boosted_rounds(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOSTERS))
+def test_a_boosters_loop_ends_when_the_searchs_time_is_up(name) -> None:
+    """At a learning rate this slow, early stopping would let it fit all 100,000 trees."""
+    pytest.importorskip(name)
+    X, y = data(n=2000)
+    booster = BOOSTERS[name](learning_rate=1e-6, max_trees=100_000)
+    with trial_deadline(time.monotonic() + 0.5), pytest.raises(OutOfTime):
+        booster.fit(X, y)
+    assert 0 < TREES_FITTED[name](booster.model_) < 100_000
+    assert BOOSTERS[name]().fit(X, y).best_iteration_ > 0  # no deadline: fits as before
+
+
 def test_the_neural_net_reports_each_epochs_validation_auc_and_stops_when_time_is_up() -> None:
     X, y = data(n=600, sep=0.5)
     reported: list[tuple[float, int]] = []

@@ -24,6 +24,7 @@ from segframe.plugin import (
     SearchContext,
     Start,
     hookimpl,
+    out_of_time,
     slowest_learning_rate,
 )
 
@@ -107,8 +108,16 @@ class CatBoostModel(EarlyStoppedBooster):
             eval_set=(X_valid, y_valid),
             early_stopping_rounds=EARLY_STOPPING_ROUNDS,
             use_best_model=True,
+            callbacks=[_EndWhenOutOfTime()],
         )
         return int(model.get_best_iteration()) + 1
+
+
+class _EndWhenOutOfTime:
+    """Ends boosting once the search's time is up (CatBoost goes on while this says so)."""
+
+    def after_iteration(self, info: Any) -> bool:
+        return not out_of_time()
 
 
 def _space(trial: Any, context: SearchContext) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from segframe.plugin import (
     SearchContext,
     Start,
     hookimpl,
+    out_of_time,
     slowest_learning_rate,
 )
 
@@ -87,8 +88,17 @@ class LightGBMClassifier(EarlyStoppedBooster):
 
         stop = lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)
         weights = {"eval_class_weight": [self.class_weight]} if self.class_weight else {}
-        model.fit(X_fit, y_fit, **_eval(X_valid, y_valid), **weights, callbacks=[stop])
+        callbacks = [stop, _end_when_out_of_time]
+        model.fit(X_fit, y_fit, **_eval(X_valid, y_valid), **weights, callbacks=callbacks)
         return int(model.best_iteration_)
+
+
+def _end_when_out_of_time(env: Any) -> None:
+    """Ends boosting once the search's time is up (LightGBM's way for a callback to stop)."""
+    if out_of_time():
+        import lightgbm
+
+        raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
 #: Parameters of the wrapper that LGBMClassifier does not take under that name.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from segframe.plugin import (
     SearchContext,
     Start,
     hookimpl,
+    out_of_time,
     slowest_learning_rate,
 )
 
@@ -75,12 +77,30 @@ class XGBoostClassifier(EarlyStoppedBooster):
 
     def _fit_stopping(self, model: Any, X_fit: Any, y_fit: Any, X_valid: Any, y_valid: Any) -> int:
         weight = np.where(y_valid == 1, model.get_params()["scale_pos_weight"], 1.0)
-        model.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
-        model.fit(
-            X_fit, y_fit, eval_set=[(X_valid, y_valid)], sample_weight_eval_set=[weight],
-            verbose=False,
-        )  # fmt: skip
+        model.set_params(
+            early_stopping_rounds=EARLY_STOPPING_ROUNDS, callbacks=[_deadline_callback()()]
+        )
+        try:
+            model.fit(
+                X_fit, y_fit, eval_set=[(X_valid, y_valid)], sample_weight_eval_set=[weight],
+                verbose=False,
+            )  # fmt: skip
+        finally:
+            model.set_params(callbacks=None)  # the stored model keeps no callback
         return int(model.best_iteration) + 1
+
+
+@cache
+def _deadline_callback() -> type:
+    """XGBoost's callback class that ends boosting once the search's time is up; made on
+    first use, as XGBoost is imported only when a model is fitted."""
+    from xgboost.callback import TrainingCallback
+
+    class EndWhenOutOfTime(TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            return out_of_time()
+
+    return EndWhenOutOfTime
 
 
 #: Parameters of the wrapper that XGBClassifier does not take under that name.
