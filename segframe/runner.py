@@ -345,11 +345,12 @@ def _run_trials(
     whole study; a trial whose process died is failed once its heartbeat is stale, and
     its retry is picked up here.
     """
-    budget, timeout = plan.trials, plan.timeout
+    budget = plan.trials
     started, trials, stale_checked = time.monotonic(), [], -math.inf
     while True:
         now = time.monotonic()
-        if timeout is not None and now - started >= timeout - task.reserve(trials, plan):
+        ends = search_ends_at(task, plan, started, trials)
+        if ends is not None and now >= ends:
             return
         if now - stale_checked >= storage_module.HEARTBEAT_SECONDS:  # staleness moves no faster
             workers.fail_stale_trials(study)
@@ -368,16 +369,25 @@ def _run_trials(
             _run_trial(task, study, trial, space, evaluate, pruning, plan, work, on_trial, trials)
 
 
+def search_ends_at(
+    task: Task, plan: SearchPlan, started: float, trials: list[FrozenTrial]
+) -> float | None:
+    """When a worker that started at ``started`` asks no more trials (``time.monotonic()``):
+    its ``timeout`` less what the task keeps for the final fits; None without a timeout."""
+    if plan.timeout is None:
+        return None
+    return started + plan.timeout - task.reserve(trials, plan)
+
+
 def trial_stop_time(
     task: Task, plan: SearchPlan, started: float, trials: list[FrozenTrial]
 ) -> float | None:
-    """When a trial starting now must stop (``time.monotonic()``): the moment the loop
-    would ask no more trials, so that the final fits keep their reserve. None without a
-    timeout, and while no trial of the study has completed: the first one finishes
-    whatever it takes, or there would be no winner."""
-    if plan.timeout is None or not any(t.state == TrialState.COMPLETE for t in trials):
+    """When a trial starting now must stop: when the search ends (:func:`search_ends_at`),
+    so that the final fits keep their reserve. None while no trial of the study has
+    completed: the first one finishes whatever it takes, or there would be no winner."""
+    if not any(t.state == TrialState.COMPLETE for t in trials):
         return None
-    return started + plan.timeout - task.reserve(trials, plan)
+    return search_ends_at(task, plan, started, trials)
 
 
 def _run_trial(
